@@ -25,7 +25,8 @@ def test_makefile_defines_both_commands():
 
 def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    commands = [line.strip() for line in ci.splitlines() if line.strip() and not line.startswith("#")]
+    lines = (line.strip() for line in ci.splitlines())
+    commands = [line for line in lines if line and not line.startswith("#")]
     assert "make test" in commands
     assert "set -euo pipefail" in commands
 
