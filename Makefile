@@ -29,6 +29,10 @@ test: $(VENV)/.test-installed
 notebooks: $(VENV)/.test-installed
 	$(BIN)/python -m backprop_lib.grading.release
 
+## make check-notebooks: fail if notebooks/ is out of date with course/ (what pre-commit runs)
+check-notebooks: $(VENV)/.test-installed
+	$(BIN)/python -m backprop_lib.grading.release --check
+
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check .
 

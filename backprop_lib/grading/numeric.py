@@ -1,0 +1,480 @@
+"""The engine for numeric exercises: run the learner's function, compare, diagnose.
+
+For every case (public first, then hidden) :meth:`NumericExercise.grade`
+
+1. calls the learner's function on copies of the inputs, under the runner's
+   time limit, with prints captured and calls into the reference watched;
+2. turns the result into float arrays (``np.asarray(..., dtype=float)``),
+   checking the kind of data (``dtype``), then the shape (``shape``), then
+   the values against the reference, with tolerances set by the input dtype;
+3. on a mismatch, runs the exercise's known wrong variants on the same inputs
+   and names every one the learner's result reproduces;
+4. checks that no input changed (``mutates_input``) and, where a case sets a
+   memory limit, that the call stayed under it.
+
+The first failing case decides the result (all or nothing). Each call has the
+time limit ``timeout``; the whole check has :data:`BUDGET_FACTOR` times that.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .cases import copy_like
+from .feedback import CheckResult, explanations_for
+from .mistakes import WrongVariant
+from .registry import Exercise
+from .runner import guarded_call, resolve_timeout
+
+__all__ = ["NumericExercise", "TOLERANCES"]
+
+#: The whole check may take this many times the per-call timeout.
+BUDGET_FACTOR = 4
+
+#: dtype -> (rtol, atol); atol is scaled by max(1, largest |expected| entry).
+TOLERANCES = {
+    np.dtype(np.float64): (1e-6, 1e-9),
+    np.dtype(np.float32): (2e-4, 1e-6),
+}
+
+
+@dataclass
+class _Problem:
+    """Why one case failed (internal)."""
+
+    reason: str
+    codes: list = field(default_factory=list)
+    sentences: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
+    expected_shape: tuple | None = None
+    got_shape: tuple | None = None
+    mismatch: str = ""
+
+
+@dataclass
+class NumericExercise(Exercise):
+    """An exercise whose answer is a function, checked on public and hidden cases.
+
+    Attributes
+    ----------
+    signature : str
+        How the learner's function is called, e.g. ``"softmax(z)"``.
+    arg_names : tuple of str
+        Names of the arguments, for messages.
+    reference : callable
+        Correct implementation; returns an array, a scalar, or a tuple of arrays.
+    public_cases : callable
+        ``() -> list[Case]``.
+    hidden_cases : callable
+        ``(rng) -> list[Case]``, drawn anew for every check.
+    variants : tuple of WrongVariant
+        Known wrong implementations, compared on a failing case.
+    output_names : tuple of str or None
+        For functions returning several arrays, their names (e.g. ``("dA", "dW", "db")``).
+    tolerance : callable or None
+        ``(case) -> (rtol, atol)``; default :data:`TOLERANCES` by dtype.
+    restore_tolerance : float
+        Relative change of an input still counted as "unchanged" (0: exact).
+    memory_message : str
+        Shown when a case's ``memory_limit`` is exceeded.
+    allowed_reference : tuple of str
+        backprop_lib reference functions the learner may call (default: only
+        ``one_hot``, a utility rather than a solution).
+    """
+
+    signature: str = ""
+    arg_names: tuple = ()
+    reference: Callable = None
+    public_cases: Callable = None
+    hidden_cases: Callable = None
+    variants: tuple = ()
+    output_names: tuple | None = None
+    tolerance: Callable | None = None
+    restore_tolerance: float = 0.0
+    memory_message: str = ""
+    allowed_reference: tuple = ("one_hot",)
+
+    kind = "function"
+
+    # -- the public entry point -------------------------------------------
+
+    def grade(self, answer, *, timeout=None, seed=None):
+        """Check the learner's function `answer`; never raises for its behaviour."""
+        start = time.perf_counter()
+        seed = secrets.randbits(32) if seed is None else int(seed)
+        base = dict(exercise_id=self.id, points=self.points, title=self.title,
+                    hint_call=f'hint("{self.id}")', seed=seed)
+        if not callable(answer):
+            return CheckResult(status="error", passed=False, score=0.0, message=(
+                f"check({self.id!r}, ...) expects your function itself, for example "
+                f"check({self.id!r}, {self.signature.split('(')[0]}) -- without parentheses; "
+                f"got {_type_name(answer)}."), **base)
+        public = list(self.public_cases())
+        hidden = list(self.hidden_cases(np.random.default_rng(seed)))
+        per_call = resolve_timeout(timeout)
+        deadline = start + BUDGET_FACTOR * per_call
+        for index, case in enumerate(public + hidden):
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                return _over_budget(index, len(public), len(hidden), per_call, base)
+            result = self._grade_case(answer, case, index, len(public), len(hidden),
+                                      min(per_call, left), base)
+            if result is not None and result.status == "timeout" and left < per_call:
+                return _over_budget(index, len(public), len(hidden), per_call, base)
+            if result is not None:
+                result.seconds = time.perf_counter() - start
+                return result
+        tested = self._tested(public, hidden)
+        return CheckResult(
+            status="passed", passed=True, score=self.points, tested=tested,
+            message=(f"Passed all {len(public)} public and {len(hidden)} hidden cases "
+                     "(the hidden cases are new random inputs on every run)."),
+            seconds=time.perf_counter() - start, **base)
+
+    # -- one case -----------------------------------------------------------
+
+    def _grade_case(self, answer, case, index, n_public, n_hidden, timeout, base):
+        """Return a CheckResult if `case` ends the check, else None."""
+        where = _where(case, index, n_public, n_hidden)
+        copies = tuple(copy_like(a) for a in case.args)
+        outcome = guarded_call(answer, copies, timeout=timeout,
+                               measure_memory=case.memory_limit is not None)
+        if outcome.kind == "not_implemented":
+            return CheckResult(status="not attempted", passed=False, score=0.0, message=(
+                f"Not attempted yet: replace `raise NotImplementedError()` in "
+                f"{self.signature} with your code, then run this cell again."), **base)
+        common = dict(case=f"{where}: {case.label}", output=outcome.output,
+                      tested=_passed_so_far(index, n_public, n_hidden), **base)
+        if outcome.kind != "ok":
+            return _unfinished(outcome, where, common)
+        used = [name for name in outcome.reference_calls if name not in self.allowed_reference]
+        if used:
+            names = ", ".join(f"{name}()" for name in used)
+            return self._failed(common, _Problem(
+                reason=f"your function called backprop_lib's own {names}. Write this "
+                       "exercise with NumPy only.", codes=["uses_reference"]), where)
+        problem = self._compare(case, outcome.value, timeout)
+        changed = self._mutated(case.args, copies)
+        if changed:
+            problem = _add_mutation(problem, changed)
+        if problem is None:
+            problem = self._memory_problem(case, outcome)
+        return None if problem is None else self._failed(common, problem, where)
+
+    def _memory_problem(self, case, outcome):
+        """A _Problem if the call allocated more than the case allows, else None."""
+        if case.memory_limit is None or outcome.peak_bytes is None:
+            return None
+        if outcome.peak_bytes <= case.memory_limit:
+            return None
+        return _Problem(reason=self.memory_message.format(
+            mib=outcome.peak_bytes / 2**20, limit=case.memory_limit / 2**20))
+
+    def _failed(self, common, problem, where):
+        """The CheckResult for a failed case."""
+        codes = _unique(problem.codes)
+        # "overflow" already explains where the NaN came from; skip the generic NaN text.
+        explained = [c for c in codes if not (c == "not_finite" and "overflow" in codes
+                                              and c not in problem.sentences)]
+        explanations = explanations_for(explained, problem.sentences)
+        explanations += [("What probably happened", note) for note in problem.notes]
+        return CheckResult(status="failed", passed=False, score=0.0,
+                           message=f"Failed {where}: {problem.reason}", diagnosis=codes,
+                           explanations=explanations, expected_shape=problem.expected_shape,
+                           got_shape=problem.got_shape, mismatch=problem.mismatch, **common)
+
+    # -- comparison ---------------------------------------------------------
+
+    def _tolerance(self, case):
+        """(rtol, atol) for `case`: by dtype, widened for inputs of large magnitude.
+
+        Rounding an input of size |x| already moves it by about eps * |x|, and a
+        valid formula may amplify that (e.g. ``exp(z - logsumexp(z))`` in float32 at
+        z ~ 1e4), so rtol is at least ``2 * eps * max|input|``.
+        """
+        if self.tolerance is not None:
+            return self.tolerance(case)
+        rtol, atol = TOLERANCES.get(np.dtype(case.dtype), TOLERANCES[np.dtype(np.float64)])
+        magnitude = max((float(np.max(np.abs(a), initial=0.0)) for a in case.args
+                         if isinstance(a, np.ndarray) and a.dtype.kind == "f"), default=0.0)
+        return max(rtol, 2 * np.finfo(case.dtype).eps * magnitude), atol
+
+    def _reference(self, case):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return self._components(self.reference(*(copy_like(a) for a in case.args)))
+
+    def _components(self, value):
+        """Reference-style output -> list of float arrays."""
+        if self.output_names:
+            return [np.asarray(v, dtype=float) for v in value]
+        return [np.asarray(value, dtype=float)]
+
+    def _compare(self, case, value, timeout):
+        """None if `value` is right for `case`, else a _Problem."""
+        expected = self._reference(case)
+        got, problem = self._coerce(value, expected, timeout)
+        if problem is not None:
+            return problem
+        rtol, atol = self._tolerance(case)
+        for i, (g, e) in enumerate(zip(got, expected, strict=True)):
+            name = self._component_name(i)
+            problem = _compare_arrays(g, e, rtol, atol, name)
+            if problem is not None:
+                self._diagnose(problem, case, got, expected, rtol, atol)
+                return problem
+        return None
+
+    def _component_name(self, i):
+        return self.output_names[i] if self.output_names else "your result"
+
+    def _coerce(self, value, expected, timeout):
+        """Turn the learner's return value into a list of float arrays."""
+        if value is None:
+            return None, _Problem(reason="your function returned None -- did you forget "
+                                         "`return`?")
+        if isinstance(value, (str, bytes)):
+            return None, _Problem(reason=f"your function returned text ({value[:40]!r}), "
+                                         "not numbers.", codes=["dtype"])
+        if self.output_names:
+            n = len(self.output_names)
+            if not isinstance(value, (tuple, list)) or len(value) != n:
+                names = ", ".join(self.output_names)
+                return None, _Problem(
+                    reason=f"return the {n} arrays ({names}) as a tuple; got "
+                           f"{_type_name(value)}.", codes=["shape"])
+            parts = list(value)
+        else:
+            parts = [value]
+        arrays = []
+        for i, part in enumerate(parts):
+            arr, problem = _as_float(part, self._component_name(i), timeout)
+            if problem is not None:
+                problem.expected_shape = expected[i].shape
+                return None, problem
+            arrays.append(arr)
+        return arrays, None
+
+    def _diagnose(self, problem, case, got, expected, rtol, atol):
+        """Add the codes of every wrong variant that `got` reproduces."""
+        named = []
+        for variant in self.variants:
+            wrong = self._run_variant(variant, case)
+            if wrong is None or not _reproduces(got, wrong, expected, rtol, atol):
+                continue
+            if variant.code is None:
+                problem.notes.append(variant.sentence)
+            else:
+                named.append(variant.code)
+                problem.sentences.setdefault(variant.code, variant.sentence)
+        problem.codes = _unique(named + problem.codes)
+
+    def _run_variant(self, variant: WrongVariant, case):
+        try:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return self._components(variant.compute(*(copy_like(a) for a in case.args)))
+        except Exception:  # noqa: BLE001 - a variant may not apply to these shapes
+            return None
+
+    def _mutated(self, originals, copies):
+        """Names of the array arguments whose copy changed during the call."""
+        changed = []
+        for name, before, after in zip(self.arg_names, originals, copies, strict=False):
+            if isinstance(before, np.ndarray) and not _same(before, after,
+                                                            self.restore_tolerance):
+                changed.append(name)
+        return changed
+
+    def _tested(self, public, hidden):
+        lines = [f"public case {i + 1}: {c.label}" for i, c in enumerate(public)]
+        lines.append(f"{len(hidden)} hidden random cases, for example: "
+                     + "; ".join(c.label for c in hidden[:3]))
+        return lines
+
+
+# ---------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------
+
+
+def _where(case, index, n_public, n_hidden):
+    if not case.hidden:
+        return f"public case {index + 1} of {n_public}"
+    return f"hidden case {index - n_public + 1} of {n_hidden}"
+
+
+_ERROR_TIPS = (
+    ("could not be broadcast", " Tip: print the shapes of both operands. A reduction such as "
+     "e.sum(axis=-1) drops the axis; keepdims=True keeps it so the result lines up with each "
+     "row."),
+    ("mismatch in its core dimension", " Tip: in A @ B the last axis of A must equal the "
+     "first axis of B; print both shapes and check whether one should be transposed."),
+    ("out of bounds for array of dimension", " Tip: axis=-1 always means the last axis, "
+     "whatever the number of dimensions."),
+)
+
+
+def _error_tip(error):
+    """A short hint for common NumPy errors, or an empty string."""
+    for fragment, tip in _ERROR_TIPS:
+        if fragment in error:
+            return tip
+    return ""
+
+
+def _unfinished(outcome, where, common):
+    """The CheckResult when the learner's call timed out, exited or raised."""
+    if outcome.kind == "timeout":
+        return CheckResult(status="timeout", passed=False, score=0.0, message=(
+            f"Your function did not finish within the time limit ({outcome.error}) on "
+            f"{where}. Look for a loop that never ends, or pass a larger timeout=... to "
+            "check()."), **common)
+    if outcome.kind == "exit":
+        return CheckResult(status="error", passed=False, score=0.0, error=outcome.error,
+                           message=f"Your function called exit() or sys.exit() on {where}; "
+                                   "return the result instead.", **common)
+    first_line = outcome.error.splitlines()[0]
+    return CheckResult(status="error", passed=False, score=0.0, error=outcome.error,
+                       message=f"Your function raised {first_line} on {where}."
+                               + _error_tip(outcome.error), **common)
+
+
+def _over_budget(index, n_public, n_hidden, per_call, base):
+    """The CheckResult when the cases so far passed but used up the time budget."""
+    return CheckResult(
+        status="timeout", passed=False, score=0.0, tested=_passed_so_far(index, n_public,
+                                                                          n_hidden),
+        message=(f"Your function passed the cases it finished, but it is too slow: the whole "
+                 f"check may take {BUDGET_FACTOR * per_call:g} s. Replace Python loops over "
+                 "array entries with NumPy operations, or pass a larger timeout=... to "
+                 "check()."), **base)
+
+
+def _add_mutation(problem, changed):
+    """Add the ``mutates_input`` finding to `problem` (None if the values were right)."""
+    names = ", ".join(changed)
+    problem = problem or _Problem(reason="")
+    problem.codes.append("mutates_input")
+    problem.sentences["mutates_input"] = (
+        f"Your function changed its input {names} in place (with -=, /=, out=, or an "
+        "assignment into it). The caller still needs its inputs: work on new arrays, or "
+        "copy first.")
+    if problem.reason:
+        problem.reason += f" It also changed its input {names}."
+    else:
+        problem.reason = f"your function changed its input {names}."
+    return problem
+
+
+def _passed_so_far(index, n_public, n_hidden):
+    """Lines saying which cases passed before case number `index` (0-based)."""
+    public_done = min(index, n_public)
+    hidden_done = max(0, index - n_public)
+    lines = [f"public cases passed: {public_done} of {n_public}"]
+    if index >= n_public:
+        lines.append(f"hidden cases passed: {hidden_done} of {n_hidden} "
+                     "(new random inputs on every run)")
+    return lines
+
+
+def _type_name(value):
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    return f"a {type(value).__name__}"
+
+
+def _unique(items):
+    seen, out = set(), []
+    for item in items:
+        if item not in seen:
+            seen.add(item)
+            out.append(item)
+    return out
+
+
+def _same(before, after, rtol):
+    if not isinstance(after, np.ndarray) or before.shape != after.shape:
+        return False
+    if rtol == 0:
+        return bool(np.array_equal(before, after, equal_nan=True))
+    return bool(np.allclose(after, before, rtol=rtol, atol=rtol, equal_nan=True))
+
+
+def _as_float(part, name, timeout):
+    """`part` as a float ndarray, guarded against odd objects; (array, problem)."""
+    box = {}
+
+    def convert():
+        raw = np.asarray(part)
+        box["kind"] = raw.dtype.kind
+        box["array"] = np.asarray(raw, dtype=float) if raw.dtype.kind in "fiub" else None
+        if box["array"] is None and raw.dtype.kind == "O":
+            box["array"] = np.asarray(raw.tolist(), dtype=float)
+
+    outcome = guarded_call(convert, timeout=timeout, watch_reference=False)
+    if outcome.kind != "ok" or box.get("array") is None:
+        detail = outcome.error.splitlines()[0] if outcome.error else _type_name(part)
+        return None, _Problem(reason=f"{name} could not be turned into an array of numbers "
+                                     f"({detail}).", codes=["dtype"])
+    arr = box["array"]
+    if box["kind"] in "iub":
+        kind = {"i": "integers", "u": "integers", "b": "booleans"}[box["kind"]]
+        return None, _Problem(reason=f"{name} holds {kind}, not floating-point numbers.",
+                              codes=["dtype"], got_shape=arr.shape)
+    return arr, None
+
+
+def _compare_arrays(got, expected, rtol, atol, name):
+    """None if close; else a _Problem with shape or first-mismatch details."""
+    if got.shape != expected.shape:
+        return _Problem(reason=f"{name} has shape {got.shape}, expected {expected.shape}.",
+                        codes=["shape"], expected_shape=expected.shape, got_shape=got.shape)
+    scale = max(1.0, float(np.max(np.abs(expected), initial=0.0)))
+    close = np.isclose(got, expected, rtol=rtol, atol=atol * scale)
+    if close.all():
+        return None
+    index = tuple(int(i) for i in np.argwhere(~close)[0])
+    where = "[" + ", ".join(map(str, index)) + "]" if index else "(the scalar)"
+    mismatch = f"{where}: expected {_num(expected[index])}, got {_num(got[index])}"
+    prefix = f"{name} " if name != "your result" else ""
+    problem = _Problem(reason=f"{prefix}entry {mismatch}.", expected_shape=expected.shape,
+                       got_shape=got.shape, mismatch=f"{prefix}{mismatch}")
+    if not np.isfinite(got).all() and np.isfinite(expected).all():
+        problem.codes.append("not_finite")
+    return problem
+
+
+def _num(x):
+    return f"{float(x):.6g}"
+
+
+def _reproduces(got, wrong, expected, rtol, atol):
+    """Does `got` reproduce the wrong variant in some output the variant gets wrong?
+
+    Outputs are compared one by one (dA, dW, db for a layer), so a learner with
+    two different mistakes in two outputs is matched by both variants.
+    """
+    if len(got) != len(wrong):
+        return False
+    for g, w, e in zip(got, wrong, expected, strict=True):
+        if _close(g, e, rtol, atol) or _close(w, e, rtol, atol):
+            continue  # the learner is right here, or the variant is not wrong here
+        if _close(g, w, max(rtol, 1e-5), atol, equal_nan=True):
+            return True
+    return False
+
+
+def _close(a, b, rtol, atol, equal_nan=False):
+    """Same shape and allclose, with atol scaled by the size of the finite entries of b."""
+    if a.shape != b.shape:
+        return False
+    finite = np.abs(b[np.isfinite(b)])
+    scale = max(1.0, float(finite.max(initial=0.0)))
+    return bool(np.allclose(a, b, rtol=rtol, atol=atol * scale, equal_nan=equal_nan))
