@@ -184,6 +184,8 @@ def test_report_per_notebook_and_overall(store):
     assert report.points == sum(get_exercise(e).points for e in report.exercises)
     text = str(report)
     assert "Overall" in text and "02 Softmax" in text and "#" in text
+    assert "softmax" not in report.to_do and "log_softmax" in report.to_do
+    assert "Not passed yet" in text and "log_softmax" in text
     html = report._repr_html_()
     assert "<table>" in html and "Overall" in html and "width:" in html
 

@@ -195,3 +195,8 @@ def test_every_spelling_of_a_shape_normalises_alike(dims):
 @given(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False))
 def test_numbers_normalise_alike_as_float_or_text(x):
     assert normalise("number", x) == normalise("number", repr(x))
+
+
+def test_passing_an_array_instead_of_its_shape_is_explained():
+    result = check("shape_of_dW", np.zeros((64, 10)))
+    assert result.status == "failed" and ".shape" in result.message

@@ -186,7 +186,7 @@ def render_html(result):
     ink, paper, icon = _STATUS_STYLE[result.status]
     parts = [
         f'<div class="backprop-check" style="border-left:6px solid {ink};background:{paper};'
-        f'padding:8px 12px;margin:4px 0;font-family:sans-serif;line-height:1.45">',
+        f'padding:8px 12px;margin:4px 0;font-family:sans-serif;line-height:1.45;color:#202124">',
         f'<div style="font-weight:bold;color:{ink}">{icon} {_e(result.exercise_id)}'
         f'{" &mdash; " + _e(result.title) if result.title else ""}: {_e(result.status)}'
         f'<span style="float:right">{_e(_fmt_points(result.score))} / '

@@ -29,7 +29,8 @@ class Hint(str):
     def _repr_html_(self):
         body = html.escape(str(self)).replace("\n", "<br>")
         return ('<div class="backprop-hint" style="border-left:6px solid #1a73e8;'
-                'background:#e8f0fe;padding:6px 12px;margin:4px 0;font-family:sans-serif">'
+                'background:#e8f0fe;padding:6px 12px;margin:4px 0;'
+                'font-family:sans-serif;color:#202124">'
                 f"<b>Hint</b> &middot; {body}</div>")
 
 

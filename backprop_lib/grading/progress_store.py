@@ -253,12 +253,19 @@ class ProgressReport:
     def total(self):
         return sum(r.total for r in self.rows)
 
+    @property
+    def to_do(self):
+        """Ids of the exercises not passed yet, in course order."""
+        return [ex_id for ex_id, entry in self.exercises.items() if not entry.get("passed")]
+
     def __str__(self):
         lines = ["Course progress", f"{'notebook':<38} {'passed':>7} {'score':>11}  bar"]
         for r in self.rows + [self._overall_row()]:
             name = f"{r.notebook:02d} {r.title}" if r.notebook >= 0 else "Overall"
             lines.append(f"{name:<38} {r.passed:>3}/{r.total:<3} {r.score:>5g}/{r.points:<5g}"
                          f"  {_text_bar(r.score, r.points)}")
+        if self.to_do:
+            lines.append("Not passed yet: " + ", ".join(self.to_do))
         return "\n".join(lines)
 
     __repr__ = __str__
@@ -276,8 +283,14 @@ class ProgressReport:
             body.append(f"<tr><td style='text-align:left'>{name}</td>"
                         f"<td>{r.passed} / {r.total}</td><td>{r.score:g} / {r.points:g}</td>"
                         f"<td style='text-align:left'>{_html_bar(r.score, r.points)}</td></tr>")
+        to_do = ""
+        if self.to_do:
+            items = ", ".join(f"<code>{html.escape(ex_id)}</code>" for ex_id in self.to_do)
+            to_do = (f"<details><summary>Not passed yet ({len(self.to_do)})</summary>"
+                     f"{items}</details>")
         return ("<div class='backprop-progress' style='font-family:sans-serif'>"
-                "<b>Course progress</b><table>" + head + "".join(body) + "</table></div>")
+                "<b>Course progress</b><table>" + head + "".join(body) + "</table>"
+                + to_do + "</div>")
 
 
 def _fraction(score, points):

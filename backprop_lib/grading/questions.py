@@ -84,6 +84,9 @@ def _normalise_shape(value):
             arr = np.asarray(value)
         except Exception as exc:  # noqa: BLE001 - odd objects
             raise AnswerFormatError(f"could not read a shape from {type(value).__name__}") from exc
+        if arr.ndim > 1 or arr.dtype.kind == "f" and arr.size > 4:
+            raise AnswerFormatError("that looks like an array, not a shape; pass its .shape, "
+                                    "a tuple like (64, 10)")
         if arr.ndim > 1 or arr.dtype.kind not in "iu" and arr.size:
             raise AnswerFormatError("a shape is a tuple of whole numbers, like (64, 10)")
         dims = [int(d) for d in arr.reshape(-1)]
@@ -263,7 +266,8 @@ class QuestionView:
                         for k, v in q.options.items())
         options = f'<ul style="list-style:none;padding-left:8px">{items}</ul>' if items else ""
         return ('<div class="backprop-question" style="border-left:6px solid #7b1fa2;'
-                'background:#f6ebf9;padding:8px 12px;margin:4px 0;font-family:sans-serif">'
+                'background:#f6ebf9;padding:8px 12px;margin:4px 0;'
+                'font-family:sans-serif;color:#202124">'
                 f"<b>Question</b> <code>{html.escape(q.id)}</code> "
                 f"({q.points:g} point{'s' if q.points != 1 else ''})"
                 f"<div>{html.escape(q.prompt)}</div>{options}"
