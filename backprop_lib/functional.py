@@ -26,8 +26,10 @@ checks cost O(N) extra work, not another pass over the N*K logits.
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import numbers
+import os
 
 import numpy as np
 
@@ -567,6 +569,57 @@ def _subtract_targets(grad, targets, is_index, eps, scale):
     return grad
 
 
+# Large batches are split into row blocks processed by a small thread pool:
+# NumPy releases the GIL inside exp, sum and multiply, so the blocks run on
+# separate cores. Below this many logits a single pass is faster.
+_PARALLEL_MIN_SIZE = 1 << 20
+_WORKERS = min(os.cpu_count() or 1, 8)
+_POOL = None
+
+
+def _thread_pool():
+    """A lazily created pool with one worker per core (None on a single core)."""
+    global _POOL
+    if _WORKERS < 2:
+        return None
+    if _POOL is None:
+        _POOL = concurrent.futures.ThreadPoolExecutor(_WORKERS, thread_name_prefix="backprop_ce")
+    return _POOL
+
+
+def _softmax_ce_rows(z, targets, is_index, eps, scale, out):
+    """Per-row cross-entropy of a block of rows; writes ``scale * (softmax - t)`` into `out`.
+
+    Parameters
+    ----------
+    z : ndarray, shape (B, K)
+    targets : ndarray, shape (B,) int or (B, K) float
+    is_index : bool
+    eps : float
+        Label smoothing.
+    scale : float or None
+        Gradient scale (``1/N`` for the mean); None skips the gradient.
+    out : ndarray, shape (B, K)
+        Work buffer; holds the gradient on return when `scale` is not None.
+
+    Returns
+    -------
+    per_sample : ndarray, shape (B,)
+    """
+    # Silence NumPy here: overflow can only appear in rows that _exp_rows
+    # redoes with the shift or in _loss_from_sums' guarded branch, a
+    # non-finite loss raises in _check_finite_loss, and underflow to 0 is the
+    # correct rounding.
+    with np.errstate(all="ignore"):
+        row_sum, shift, shifted_rows = _exp_rows(z, out)
+        target_logit = _target_logit(z, shift, shifted_rows, targets, is_index, eps)
+        per_sample = _loss_from_sums(row_sum, target_logit)
+        if scale is not None:
+            np.multiply(out, (scale / row_sum)[:, None], out=out)
+            _subtract_targets(out, targets, is_index, eps, scale)
+    return per_sample
+
+
 def _softmax_ce(z, targets, is_index, eps, reduction, with_grad=True):
     """Fused cross-entropy on validated input: return (loss, dlogits or None).
 
@@ -574,25 +627,26 @@ def _softmax_ce(z, targets, is_index, eps, reduction, with_grad=True):
     sum its rows, then scale it into ``softmax / N`` and subtract the targets
     in place. For integer labels without smoothing that is three reads and
     two writes of N*K numbers (exp, sum, scale; no passes that find and
-    subtract the max: see _exp_rows), plus O(N) work.
+    subtract the max: see _exp_rows), plus O(N) work. Large batches are
+    split into row blocks that run in parallel (see _thread_pool).
     """
     n = z.shape[0]
     buf = np.empty_like(z)
-    # Silence NumPy here: overflow can only appear in rows that _exp_rows
-    # redoes with the shift or in _loss_from_sums' guarded branch, a
-    # non-finite loss raises in _check_finite_loss, and underflow to 0 is the
-    # correct rounding.
-    with np.errstate(all="ignore"):
-        row_sum, shift, shifted_rows = _exp_rows(z, buf)
-        target_logit = _target_logit(z, shift, shifted_rows, targets, is_index, eps)
-        per_sample = _loss_from_sums(row_sum, target_logit)
-        _check_finite_loss(per_sample)
-        loss = _reduce(per_sample, reduction)
-        if not with_grad:
-            return loss, None
-        scale = 1.0 / n if reduction == "mean" else 1.0
-        np.multiply(buf, (scale / row_sum)[:, None], out=buf)
-        return loss, _subtract_targets(buf, targets, is_index, eps, scale)
+    scale = (1.0 / n if reduction == "mean" else 1.0) if with_grad else None
+    pool = _thread_pool() if z.size >= _PARALLEL_MIN_SIZE else None
+    if pool is None:
+        per_sample = _softmax_ce_rows(z, targets, is_index, eps, scale, buf)
+    else:
+        bounds = np.linspace(0, n, _WORKERS + 1).astype(int)
+        blocks = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+        parts = pool.map(
+            lambda rows: _softmax_ce_rows(z[rows], targets[rows], is_index, eps, scale, buf[rows]),
+            blocks,
+        )
+        per_sample = np.concatenate(list(parts))
+    _check_finite_loss(per_sample)
+    loss = _reduce(per_sample, reduction)
+    return loss, (buf if with_grad else None)
 
 
 def cross_entropy(logits, y, reduction="mean", label_smoothing=0.0):

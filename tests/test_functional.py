@@ -509,3 +509,32 @@ def test_probability_targets_tolerate_float32_rounding(rng):
     z = rng.normal(size=(64, 1000)).astype(np.float32)
     targets = F.softmax(rng.normal(size=(64, 1000)).astype(np.float32))
     assert np.isfinite(F.cross_entropy(z, targets))
+
+
+# ---------------------------------------------------------------------------
+# The parallel path of the fused loss (row blocks in a thread pool)
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_parallel_blocks_match_the_single_pass(monkeypatch, dtype, reduction):
+    rng = np.random.default_rng(7)
+    z = (rng.normal(size=(37, 11)) * 3).astype(dtype)
+    z[5] *= 4000  # a row that needs the max shift
+    y = rng.integers(0, 11, size=37)
+    expected = F.softmax_cross_entropy(z, y, reduction=reduction, label_smoothing=0.1)
+    monkeypatch.setattr(F, "_PARALLEL_MIN_SIZE", 0)
+    monkeypatch.setattr(F, "_WORKERS", 3)
+    got = F.softmax_cross_entropy(z, y, reduction=reduction, label_smoothing=0.1)
+    np.testing.assert_allclose(got[0], expected[0], rtol=1e-6)
+    np.testing.assert_array_equal(got[1], expected[1])
+
+
+def test_parallel_blocks_still_reject_nan(monkeypatch):
+    monkeypatch.setattr(F, "_PARALLEL_MIN_SIZE", 0)
+    monkeypatch.setattr(F, "_WORKERS", 2)
+    z = np.zeros((6, 4))
+    z[4, 2] = np.nan
+    with pytest.raises(ValueError, match="logits"):
+        F.softmax_cross_entropy(z, np.zeros(6, dtype=int))
