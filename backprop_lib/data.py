@@ -12,6 +12,8 @@ from importlib import resources
 
 import numpy as np
 
+from ._validation import positive_int as _positive_int
+
 __all__ = [
     "make_spiral",
     "load_digits",
@@ -170,13 +172,6 @@ def minibatches(X, y, batch_size, shuffle=True, seed=None):
 # Helpers (private)
 # ---------------------------------------------------------------------------
 
-
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value}")
-    return int(value)
 
 
 def _check_xy(X, y):

@@ -23,11 +23,11 @@ and a dense layer computes ``Z = A @ W + b`` with ``W`` of shape
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from backprop_lib import functional as F
+
+from ._validation import positive_int as _positive_int
 
 __all__ = ["Layer", "Dense", "ReLU", "Sigmoid", "Tanh", "SoftmaxCrossEntropy"]
 
@@ -389,11 +389,3 @@ class SoftmaxCrossEntropy(Layer):
             return f"SoftmaxCrossEntropy(label_smoothing={self.label_smoothing})"
         return "SoftmaxCrossEntropy()"
 
-
-def _positive_int(value, name):
-    """Return `value` as an int, insisting it is a positive integer."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value}")
-    return int(value)

@@ -12,7 +12,6 @@ and :meth:`Sequential.fit` repeats it over minibatches for a number of epochs.
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +20,8 @@ from backprop_lib import functional as F
 from backprop_lib.data import minibatches
 from backprop_lib.layers import Dense, ReLU, Sigmoid, SoftmaxCrossEntropy, Tanh
 from backprop_lib.optim import Parameter
+
+from ._validation import positive_int as _positive_int
 
 __all__ = ["Sequential", "MLP", "History", "accuracy"]
 
@@ -422,10 +423,3 @@ def _progress_bar(total, enabled):
 
     return tqdm(total=total, desc="epochs", unit="epoch", disable=not enabled, leave=True)
 
-
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value}")
-    return int(value)
