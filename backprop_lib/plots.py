@@ -114,7 +114,7 @@ def pipeline_diagram(ax=None):
         ax.text((x0 + x1) / 2, fwd_y + 0.08, label, ha="center", va="bottom", fontsize=8.5)
         ax.add_patch(FancyArrowPatch((x1 - 1.0, bwd_y), (x0 + 1.0, bwd_y),
                                      arrowstyle="-|>", mutation_scale=15, color="#d62728"))
-    ax.text((xs[1] + xs[2]) / 2, bwd_y + 0.2, "the softmax\nJacobian lives here",
+    ax.text((xs[1] + xs[2]) / 2, bwd_y + 0.2, "the softmax\nJacobian\nlives here",
             ha="center", va="bottom", fontsize=8.5, color="#d62728")
     ax.text(xs[0] - 1.1, fwd_y, "forward", ha="right", va="center", fontsize=10,
             color="#1f77b4", rotation=90)

@@ -298,7 +298,7 @@ register(Question(
     answer_hash="8c32069980cf7703cdd719690cc325836965c6d4d8edd432dc0f858cec198c39",
     explanation="The loss is a single number, so there is one partial derivative dL/dW_ij per "
                 "entry of W: the gradient always has the parameter's own shape. It is computed "
-                "as A^T dZ, a (D, N) matrix times an (N, H) matrix.",
+                "as A^T dZ, a (64, 32) matrix times a (32, 10) matrix.",
     wrong_feedback={
         "c42fad8f6be6d255cd3891954dc784a09a436c77009c1cc9c62483763271d25a":
             "That is the shape of Z (and of dZ), not of W.",
@@ -386,7 +386,7 @@ register(Question(
 register(Question(
     id="jacobian_row_sum", notebook=3, title="Rows of the softmax Jacobian", points=1.0,
     prompt="Whatever the logits, what does each row of the softmax Jacobian, "
-           "J[i, :] = ds_i/dz_j for j = 1..K, add up to? Answer with a number.",
+           "J[i, :] = (ds_i/dz_j for every class j), add up to? Answer with a number.",
     answer_kind="number",
     answer_hash="d90765947492d301e1055be463436b68d538b83f7b9c6d45fe339389595cd7a4",
     explanation="Adding the same constant c to every logit does not change softmax, so moving "
