@@ -381,3 +381,26 @@ def test_student_notebook_runs_and_shows_not_attempted(student):
     assert_ran_without_tracebacks(cells)
     statuses = panel_statuses(cells)
     assert set(statuses.values()) == {"not attempted"}, statuses
+
+
+def test_next_hint_button_reveals_hints_one_by_one(student):
+    page, notebook = student
+    cell = notebook.locator(".jp-CodeCell", has=page.locator(".backprop-check")).last
+    button = cell.locator("button", has_text="Next hint")
+    button.scroll_into_view_if_needed()
+    hint_box = cell.locator(".backprop-hint")
+
+    button.click()
+    hint_box.wait_for(timeout=20_000)
+    first = hint_box.inner_text()
+    assert re.search(r"Hint 1 of \d+", first), first
+
+    button.click()
+    page.wait_for_function(
+        "([box, before]) => box.innerText !== before",
+        arg=[hint_box.element_handle(), first],
+        timeout=20_000,
+    )
+    second = hint_box.inner_text()
+    screenshot(page, "student_next_hint")
+    assert re.search(r"Hint 2 of \d+", second), second
