@@ -50,6 +50,7 @@ CHROMIUM_ARGS = [
 STARTUP_TIMEOUT = 60  # seconds for JupyterLab to answer
 RUN_TIMEOUT = 180  # seconds for "Run All Cells" to finish
 STATUSES = ("passed", "failed", "not attempted", "error", "timeout")
+JACOBIAN_SOURCE = ROOT / "course" / "03_softmax_jacobian.md"  # its heatmap explorer is tested too
 
 # JupyterLab user settings: render every cell (off-screen cells are otherwise not in the DOM),
 # and never ask about or fetch news.
@@ -149,6 +150,9 @@ def lab(tmp_path_factory):
     for version in ("solutions", "student"):
         (root / version).mkdir(parents=True)
         (root / version / built.filename).write_text(getattr(built, version), encoding="utf-8")
+    jacobian = release.build_source(JACOBIAN_SOURCE) if JACOBIAN_SOURCE.exists() else None
+    if jacobian is not None:
+        (root / "solutions" / jacobian.filename).write_text(jacobian.solutions, encoding="utf-8")
 
     config, settings = tmp / "config", tmp / "settings"
     write_json(config / "jupyter_server_config.json", SERVER_CONFIG)
@@ -189,7 +193,8 @@ def lab(tmp_path_factory):
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(f"{base}/api/status?token={token}", process, log)
-        yield {"url": base, "token": token, "root": root, "name": built.filename}
+        yield {"url": base, "token": token, "root": root, "name": built.filename,
+               "jacobian": jacobian.filename if jacobian is not None else None}
     finally:
         stop(process, base, token)
 
@@ -241,11 +246,12 @@ def settled_image(page, cell, quiet: float = 1.0, timeout: float = 20.0) -> str:
 ACTIVE = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 
 
-def open_and_start_run_all(browser, lab, version: str):
+def open_and_start_run_all(browser, lab, version: str, name: str | None = None):
     """Open one build in JupyterLab and choose Run > Run All Cells; returns (page, notebook)."""
     page = browser.new_page()
     page.set_default_timeout(30_000)
-    page.goto(f"{lab['url']}/lab/tree/{version}/{lab['name']}?reset&token={lab['token']}")
+    name = name or lab["name"]
+    page.goto(f"{lab['url']}/lab/tree/{version}/{name}?reset&token={lab['token']}")
     notebook = page.locator(f"{ACTIVE} .jp-Notebook")
     notebook.locator(".jp-CodeCell").first.wait_for()
     idle(page)
@@ -341,8 +347,11 @@ def test_solutions_run_clean_and_every_check_passes(solutions):
     assert set(statuses.values()) == {"passed"}, statuses
 
 
-def test_slider_redraws_the_figure(solutions):
-    page, notebook = solutions
+def assert_slider_redraws_figure(page, notebook, name: str) -> None:
+    """Move the first slider of the first widget cell with the keyboard; its figure must change.
+
+    Screenshots ``<name>_before`` and ``<name>_after`` are saved.
+    """
     cell = notebook.locator(".jp-CodeCell", has=page.locator(".widget-slider")).first
     slider = cell.locator(".widget-slider").first
     handle = slider.locator(".noUi-handle")
@@ -351,7 +360,7 @@ def test_slider_redraws_the_figure(solutions):
     figure.wait_for()
     readout = slider.locator(".widget-readout")
     before, value_before = figure.get_attribute("src"), readout.inner_text()
-    screenshot(page, "slider_before")
+    screenshot(page, f"{name}_before")
 
     handle.focus()
     for _ in range(3):
@@ -366,10 +375,31 @@ def test_slider_redraws_the_figure(solutions):
         timeout=20_000,
     )
     after = settled_image(page, cell)
-    screenshot(page, "slider_after")
+    screenshot(page, f"{name}_after")
     assert readout.inner_text() != value_before, "the slider did not move"
     assert after and after != before, "moving the slider did not change the figure"
     assert_ran_without_tracebacks(cell_reports(notebook))
+
+
+def test_slider_redraws_the_figure(solutions):
+    page, notebook = solutions
+    assert_slider_redraws_figure(page, notebook, "slider")
+
+
+def test_jacobian_heatmap_follows_the_sliders(browser, lab, runs):
+    """Notebook 03 (solutions): runs clean, every check passes, its heatmap follows a slider."""
+    if lab["jacobian"] is None:
+        pytest.skip(f"{JACOBIAN_SOURCE.name} does not exist yet")
+    page, notebook = open_and_start_run_all(browser, lab, "solutions", lab["jacobian"])
+    try:
+        wait_for_run_all(page)
+        cells = cell_reports(notebook)
+        assert_ran_without_tracebacks(cells)
+        statuses = panel_statuses(cells)
+        assert set(statuses.values()) == {"passed"}, statuses
+        assert_slider_redraws_figure(page, notebook, "jacobian_heatmap")
+    finally:
+        page.close()
 
 
 def test_student_notebook_runs_and_shows_not_attempted(student):
