@@ -58,6 +58,59 @@ def _new_axes(ax, figsize):
     return fig, ax
 
 
+_FORWARD_COLOURS = {"facecolor": "#dbe9f6", "edgecolor": "#1f77b4"}
+_BACKWARD_COLOURS = {"facecolor": "#fbe3d6", "edgecolor": "#d62728"}
+
+
+def _draw_pass_rows(ax, xs, forward, backward, ops, *, fwd_y, bwd_y, fwd_width,
+                    box_height=0.9, bwd_width=1.9, bwd_fontsize=10.5):
+    """Draw a computation graph as two rows of boxes: forward on top, backward below.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    xs : sequence of float, length M
+        x of each node's centre (forward and backward boxes share it).
+    forward : sequence of (symbol, shape, caption), length M
+        Forward boxes, left to right; the caption goes above the box.
+    backward : sequence of (symbol, shape), length M
+        The gradient boxes under them.
+    ops : sequence of str, length M - 1
+        Labels of the forward arrows between neighbouring boxes.
+    fwd_y, bwd_y : float
+        y of the two rows.
+    fwd_width, box_height, bwd_width : float
+        Box sizes; the backward boxes are wider to fit gradient symbols.
+    bwd_fontsize : float
+        Font size of the gradient symbols.
+    """
+    half_h = box_height / 2
+    for x, (sym, shape, what) in zip(xs, forward, strict=True):
+        ax.add_patch(Rectangle((x - fwd_width / 2, fwd_y - half_h), fwd_width, box_height,
+                               lw=1.5, **_FORWARD_COLOURS))
+        ax.text(x, fwd_y + 0.12, sym, ha="center", va="center", fontsize=14)
+        ax.text(x, fwd_y - 0.22, shape, ha="center", va="center", fontsize=10, family="monospace")
+        ax.text(x, fwd_y + half_h + 0.15, what, ha="center", va="bottom", fontsize=9,
+                color="#444444")
+    for x, (sym, shape) in zip(xs, backward, strict=True):
+        ax.add_patch(Rectangle((x - bwd_width / 2, bwd_y - half_h), bwd_width, box_height,
+                               lw=1.5, **_BACKWARD_COLOURS))
+        ax.text(x, bwd_y + 0.14, sym, ha="center", va="center", fontsize=bwd_fontsize)
+        ax.text(x, bwd_y - 0.22, shape, ha="center", va="center", fontsize=10, family="monospace")
+    fwd_gap, bwd_gap = fwd_width / 2 + 0.05, bwd_width / 2 + 0.05
+    for x0, x1, label in zip(xs[:-1], xs[1:], ops, strict=True):
+        ax.add_patch(FancyArrowPatch((x0 + fwd_gap, fwd_y), (x1 - fwd_gap, fwd_y),
+                                     arrowstyle="-|>", mutation_scale=15, color="#1f77b4"))
+        ax.text((x0 + x1) / 2, fwd_y + 0.08, label, ha="center", va="bottom", fontsize=9)
+        ax.add_patch(FancyArrowPatch((x1 - bwd_gap, bwd_y), (x0 + bwd_gap, bwd_y),
+                                     arrowstyle="-|>", mutation_scale=15, color="#d62728"))
+    for y, name, colour in ((fwd_y, "forward", "#1f77b4"), (bwd_y, "backward", "#d62728")):
+        ax.text(xs[0] - 1.1, y, name, ha="right", va="center", fontsize=10, color=colour,
+                rotation=90)
+    ax.set_aspect("equal")
+    ax.axis("off")
+
+
 # ---------------------------------------------------------------------------
 # Notebook 00: the pipeline the course is about
 # ---------------------------------------------------------------------------
@@ -97,33 +150,11 @@ def pipeline_diagram(ax=None):
     ]
     xs = [0.0, 3.4, 6.8, 10.2]
     fwd_y, bwd_y = 1.0, -0.9
-    for x, (sym, shape, what) in zip(xs, nodes, strict=True):
-        ax.add_patch(Rectangle((x - 0.7, fwd_y - 0.45), 1.4, 0.9, facecolor="#dbe9f6",
-                               edgecolor="#1f77b4", lw=1.5))
-        ax.text(x, fwd_y + 0.12, sym, ha="center", va="center", fontsize=14)
-        ax.text(x, fwd_y - 0.22, shape, ha="center", va="center", fontsize=10, family="monospace")
-        ax.text(x, fwd_y + 0.62, what, ha="center", va="bottom", fontsize=9, color="#444444")
-    for x, (sym, shape) in zip(xs, grads, strict=True):
-        ax.add_patch(Rectangle((x - 0.95, bwd_y - 0.45), 1.9, 0.9, facecolor="#fbe3d6",
-                               edgecolor="#d62728", lw=1.5))
-        ax.text(x, bwd_y + 0.14, sym, ha="center", va="center", fontsize=10.5)
-        ax.text(x, bwd_y - 0.22, shape, ha="center", va="center", fontsize=10, family="monospace")
-    for x0, x1, label in zip(xs[:-1], xs[1:], ops, strict=True):
-        ax.add_patch(FancyArrowPatch((x0 + 0.75, fwd_y), (x1 - 0.75, fwd_y),
-                                     arrowstyle="-|>", mutation_scale=15, color="#1f77b4"))
-        ax.text((x0 + x1) / 2, fwd_y + 0.08, label, ha="center", va="bottom", fontsize=8.5)
-        ax.add_patch(FancyArrowPatch((x1 - 1.0, bwd_y), (x0 + 1.0, bwd_y),
-                                     arrowstyle="-|>", mutation_scale=15, color="#d62728"))
+    _draw_pass_rows(ax, xs, nodes, grads, ops, fwd_y=fwd_y, bwd_y=bwd_y, fwd_width=1.4)
     ax.text((xs[1] + xs[2]) / 2, bwd_y + 0.2, "the softmax\nJacobian\nlives here",
             ha="center", va="bottom", fontsize=8.5, color="#d62728")
-    ax.text(xs[0] - 1.1, fwd_y, "forward", ha="right", va="center", fontsize=10,
-            color="#1f77b4", rotation=90)
-    ax.text(xs[0] - 1.1, bwd_y, "backward", ha="right", va="center", fontsize=10,
-            color="#d62728", rotation=90)
     ax.set_xlim(-1.7, 11.3)
     ax.set_ylim(-1.6, 2.0)
-    ax.set_aspect("equal")
-    ax.axis("off")
     ax.set_title("A softmax classifier: forward pass (top) and backward pass (bottom), "
                  "with the shape of every array")
     return fig
@@ -640,37 +671,15 @@ def chain_rule_diagram(ax=None):
     bwd = [(r"$\partial L/\partial z$", "(K,)"), (r"$g = \partial L/\partial s$", "(K,)"),
            (r"$\partial L/\partial L = 1$", "()")]
     fwd_y, bwd_y = 1.0, -1.0
-    for x, (sym, shape, what) in zip(xs, fwd, strict=True):
-        ax.add_patch(Rectangle((x - 0.75, fwd_y - 0.42), 1.5, 0.84, facecolor="#dbe9f6",
-                               edgecolor="#1f77b4", lw=1.5))
-        ax.text(x, fwd_y + 0.12, sym, ha="center", va="center", fontsize=14)
-        ax.text(x, fwd_y - 0.22, shape, ha="center", va="center", fontsize=10,
-                family="monospace")
-        ax.text(x, fwd_y + 0.55, what, ha="center", va="bottom", fontsize=9, color="#444444")
-    for x, (sym, shape) in zip(xs, bwd, strict=True):
-        ax.add_patch(Rectangle((x - 0.95, bwd_y - 0.42), 1.9, 0.84, facecolor="#fbe3d6",
-                               edgecolor="#d62728", lw=1.5))
-        ax.text(x, bwd_y + 0.13, sym, ha="center", va="center", fontsize=11)
-        ax.text(x, bwd_y - 0.22, shape, ha="center", va="center", fontsize=10,
-                family="monospace")
     ops = ["softmax", "cross-entropy\nwith target $y$"]
+    _draw_pass_rows(ax, xs, fwd, bwd, ops, fwd_y=fwd_y, bwd_y=bwd_y, fwd_width=1.5,
+                    box_height=0.84, bwd_fontsize=11)
     back_ops = [r"$g^\top J$:  (1, K) @ (K, K) $\to$ (1, K)", r"$g_k = -y_k / s_k$"]
-    for x0, x1, op, bop in zip(xs[:-1], xs[1:], ops, back_ops, strict=True):
-        ax.add_patch(FancyArrowPatch((x0 + 0.8, fwd_y), (x1 - 0.8, fwd_y),
-                                     arrowstyle="-|>", mutation_scale=15, color="#1f77b4"))
-        ax.text((x0 + x1) / 2, fwd_y + 0.08, op, ha="center", va="bottom", fontsize=9)
-        ax.add_patch(FancyArrowPatch((x1 - 1.0, bwd_y), (x0 + 1.0, bwd_y),
-                                     arrowstyle="-|>", mutation_scale=15, color="#d62728"))
-        ax.text((x0 + x1) / 2, bwd_y - 0.55, bop, ha="center", va="top", fontsize=9,
+    for x0, x1, label in zip(xs[:-1], xs[1:], back_ops, strict=True):
+        ax.text((x0 + x1) / 2, bwd_y - 0.55, label, ha="center", va="top", fontsize=9,
                 color="#d62728")
-    ax.text(xs[0] - 1.15, fwd_y, "forward", ha="right", va="center", fontsize=10,
-            color="#1f77b4", rotation=90)
-    ax.text(xs[0] - 1.15, bwd_y, "backward", ha="right", va="center", fontsize=10,
-            color="#d62728", rotation=90)
     ax.set_xlim(-1.6, 9.2)
     ax.set_ylim(-2.0, 1.9)
-    ax.set_aspect("equal")
-    ax.axis("off")
     ax.set_title("One example: every gradient has the shape of the array it belongs to")
     return fig
 
