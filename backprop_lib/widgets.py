@@ -31,7 +31,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from backprop_lib.functional import softmax
+from backprop_lib.functional import softmax, softmax_jacobian
 
 __all__ = [
     "FigureExplorer",
@@ -98,6 +98,24 @@ def temperature_slider(value=1.0, low=0.05, high=20.0):
         step=0.01, description="T", continuous_update=True, readout_format=".2f",
         layout=widgets.Layout(width="300px"),
     )
+
+
+_EXAMPLE_LOGITS = np.array([2.0, 1.0, 0.1, -1.0, 0.5, -0.5, 1.5, -2.0, 0.0, 3.0])
+
+
+def _initial_logits(K, logits, k_min, k_max):
+    """Validate K and the starting logits of an explorer; return them as floats, shape (K,).
+
+    Without `logits`, the first K of a fixed, readable example are used.
+    """
+    if isinstance(K, bool) or not isinstance(K, (int, np.integer)) or not k_min <= K <= k_max:
+        raise ValueError(f"K must be an int from {k_min} to {k_max}, got {K!r}")
+    if logits is None:
+        logits = _EXAMPLE_LOGITS[:K]
+    logits = np.asarray(logits, dtype=float)
+    if logits.shape != (K,):
+        raise ValueError(f"logits must have shape ({K},), got {logits.shape}")
+    return logits
 
 
 class FigureExplorer:
@@ -205,13 +223,7 @@ class SoftmaxExplorer(FigureExplorer):
     """
 
     def __init__(self, K=4, logits=None, temperature=1.0):
-        if isinstance(K, bool) or not isinstance(K, (int, np.integer)) or not 1 <= K <= 10:
-            raise ValueError(f"K must be an int from 1 to 10, got {K!r}")
-        if logits is None:
-            logits = np.array([2.0, 1.0, 0.1, -1.0, 0.5, -0.5, 1.5, -2.0, 0.0, 3.0])[:K]
-        logits = np.asarray(logits, dtype=float)
-        if logits.shape != (K,):
-            raise ValueError(f"logits must have shape ({K},), got {logits.shape}")
+        logits = _initial_logits(K, logits, 1, 10)
         super().__init__(figsize=(5.6, 3.3))
         self.K = int(K)
         self.logit_sliders = logit_sliders(logits)
@@ -329,13 +341,7 @@ class JacobianExplorer(FigureExplorer):
     _VMAX = 0.25
 
     def __init__(self, K=3, logits=None):
-        if isinstance(K, bool) or not isinstance(K, (int, np.integer)) or not 2 <= K <= 6:
-            raise ValueError(f"K must be an int from 2 to 6, got {K!r}")
-        if logits is None:
-            logits = np.array([2.0, 1.0, 0.1, -1.0, 0.5, -0.5])[:K]
-        logits = np.asarray(logits, dtype=float)
-        if logits.shape != (K,):
-            raise ValueError(f"logits must have shape ({K},), got {logits.shape}")
+        logits = _initial_logits(K, logits, 2, 6)
         super().__init__(figsize=(8.4, 3.6))
         self.K = int(K)
         self.logit_sliders = logit_sliders(logits)
@@ -382,8 +388,7 @@ class JacobianExplorer(FigureExplorer):
     @property
     def jacobian(self):
         """``diag(s) - s s^T`` at the current logits, shape (K, K)."""
-        s = self.probabilities
-        return np.diag(s) - np.outer(s, s)
+        return softmax_jacobian(self.probabilities)
 
     def redraw(self):
         """Update bars, heatmap, cell labels and the readout."""
