@@ -749,6 +749,8 @@ class _KnownFunction:
         return f"f(x) = {self.text}"
 
 
+# The learner's numerical_gradient calls these test functions while the reference watcher is
+# on, so they must not call backprop_lib.functional (that would read as `uses_reference`).
 def _logsumexp_rows(x):
     m = x.max(axis=-1, keepdims=True)
     return float((m[..., 0] + np.log(np.exp(x - m).sum(axis=-1))).sum())
