@@ -32,31 +32,16 @@ import os
 import time
 import warnings
 
-from . import core as _core_exercises  # noqa: F401 - registers the numeric exercises
-from . import questions as _question_exercises  # noqa: F401 - registers the questions
+# The package of exercise modules (importing it registers every exercise) is also the
+# public function exercises(notebook=None); see its docstring.
+from . import exercises
 from .feedback import CheckResult
 from .hints import hint
 from .progress_store import progress, record_result
 from .questions import show_question
-from .registry import close_matches, exercise_ids, get_exercise
+from .registry import close_matches, get_exercise
 
 __all__ = ["check", "CheckResult", "hint", "progress", "exercises", "show_question"]
-
-
-def exercises(notebook=None):
-    """Ids of the registered exercises, optionally of one notebook.
-
-    Parameters
-    ----------
-    notebook : int, optional
-        Notebook number, e.g. ``2``.
-
-    Returns
-    -------
-    list of str
-        Ordered by notebook, then as they appear in the notebook.
-    """
-    return exercise_ids(notebook)
 
 
 def check(exercise_id, answer, *, timeout=None):

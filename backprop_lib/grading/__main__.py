@@ -1,7 +1,8 @@
 """Authoring helper: ``python -m backprop_lib.grading hash ID KIND ANSWER``.
 
 Prints the salted hash of ANSWER for the question ID, to paste into a
-``register(Question(...))`` block in :mod:`backprop_lib.grading.questions`.
+``register(Question(...))`` block in the notebook's module
+``backprop_lib/grading/exercises/nbNN_<slug>.py``.
 KIND is ``shape``, ``choice`` or ``number``; ANSWER is written as a learner
 would type it, e.g. ``"(64, 10)"``, ``c`` or ``0.5``.
 """

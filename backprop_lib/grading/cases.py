@@ -14,12 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Case", "logits", "labels", "with_layout", "copy_like", "describe_array",
-           "FLOAT_DTYPES", "LOGIT_REGIMES", "LAYOUTS"]
+__all__ = ["Case", "logits", "labels", "probabilities", "with_layout", "copy_like",
+           "describe_array", "pick", "random_size", "as_float64", "logit_batches", "logit_cases",
+           "FLOAT_DTYPES", "LOGIT_REGIMES", "LAYOUTS", "ANY_LAYOUT", "LOGIT_RECIPES"]
 
 FLOAT_DTYPES = (np.float64, np.float32)
 LOGIT_REGIMES = ("normal", "extreme", "mixed_scales", "large_positive", "tied")
 LAYOUTS = ("C", "F", "strided", "reversed")
+ANY_LAYOUT = LAYOUTS
 
 _REGIME_TEXT = {
     "normal": "ordinary logits",
@@ -153,3 +155,70 @@ def describe_array(name, a, regime=None):
 def pick(rng, options):
     """One element of `options`, chosen with `rng`."""
     return options[int(rng.integers(len(options)))]
+
+
+def random_size(rng, low, high):
+    """A random int in ``[low, high]`` (both included)."""
+    return int(rng.integers(low, high + 1))
+
+
+def as_float64(a):
+    """`a` as a float64 array (references compute in float64 for an accurate target)."""
+    return np.asarray(a, dtype=np.float64)
+
+
+def probabilities(rng, shape, dtype, regime):
+    """Softmax rows of random logits (see :func:`logits`), cast to `dtype`.
+
+    Returns
+    -------
+    ndarray, shape `shape`, every row on the probability simplex
+    """
+    e = logits(rng, shape, np.float64, regime)
+    e = np.exp(e - e.max(axis=-1, keepdims=True))
+    return (e / e.sum(axis=-1, keepdims=True)).astype(dtype)
+
+
+#: (batch, K, dtype, regime, layout) recipes for hidden logit cases: "n"/"k" draw a random
+#: size, "square" makes N = K (so an axis mix-up cannot hide behind a shape error).
+LOGIT_RECIPES = (
+    (1, 2, np.float64, "normal", "C"),
+    ("n", "k", np.float64, "normal", "F"),
+    (1, "k", np.float32, "extreme", "C"),
+    ("n", "k", np.float64, "extreme", "strided"),
+    ("n", 2, np.float32, "tied", "reversed"),
+    ("n", "k", np.float64, "mixed_scales", "C"),
+    ("n", "k", np.float32, "mixed_scales", "F"),
+    ("n", "k", np.float64, "large_positive", "reversed"),
+    ("n", "k", np.float32, "normal", "strided"),
+    ("square", "square", np.float64, "normal", "C"),
+)
+
+
+def _recipe_shape(rng, n, k, max_n, max_k):
+    if n == "square":
+        n = k = random_size(rng, 3, 12)
+        return n, k
+    n = random_size(rng, 2, max_n) if n == "n" else n
+    k = random_size(rng, 3, max_k) if k == "k" else k
+    return n, k
+
+
+def logit_batches(rng, max_n=64, max_k=300):
+    """Yield ``(z, regime, dtype)`` for every recipe in :data:`LOGIT_RECIPES`.
+
+    Yields
+    ------
+    z : ndarray, shape (N, K), in the recipe's dtype and memory layout
+    regime : str
+    dtype : numpy float type
+    """
+    for n, k, dtype, regime, layout in LOGIT_RECIPES:
+        n, k = _recipe_shape(rng, n, k, max_n, max_k)
+        yield with_layout(logits(rng, (n, k), dtype, regime), layout), regime, dtype
+
+
+def logit_cases(rng):
+    """Hidden cases ``(z,)`` for functions of a batch of logits, one per recipe."""
+    return [Case((z,), describe_array("z", z, regime), dtype=dtype)
+            for z, regime, dtype in logit_batches(rng)]

@@ -4,12 +4,14 @@ An exercise is any object with the attributes of :class:`Exercise` and a
 ``grade(answer, *, timeout, seed)`` method returning a
 :class:`~backprop_lib.grading.feedback.CheckResult`. Two kinds exist:
 
-- numeric exercises (:mod:`backprop_lib.grading.core`): the learner
-  passes a function, which is run on public and hidden cases;
-- question exercises (:mod:`backprop_lib.grading.questions`): the learner
-  passes a value (a shape, a letter, a number), compared through a salted hash.
+- numeric exercises (:class:`~backprop_lib.grading.numeric.NumericExercise`):
+  the learner passes a function, which is run on public and hidden cases;
+- question exercises (:class:`~backprop_lib.grading.questions.Question`): the
+  learner passes a value (a shape, a letter, a number), compared through a
+  salted hash.
 
-Modules register their exercises at import time with :func:`register`.
+Each notebook's exercises live in one module, ``grading/exercises/nbNN_<slug>.py``,
+which registers them at import time with :func:`register`.
 """
 
 from __future__ import annotations

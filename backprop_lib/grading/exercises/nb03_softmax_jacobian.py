@@ -1,0 +1,215 @@
+"""Exercises of notebook 03 (The softmax Jacobian): ``softmax_jacobian``,
+``softmax_jacobian_batch`` and three questions.
+
+Everything about each exercise lives here: public cases, hidden-case generator,
+reference, named wrong variants and hints (see CONTRIBUTING.md, "Adding an exercise").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ... import functional as F
+from ..cases import (
+    Case,
+    as_float64,
+    describe_array,
+    probabilities,
+    random_size,
+    with_layout,
+)
+from ..mistakes import WrongVariant
+from ..numeric import NumericExercise
+from ..questions import Question
+from ..registry import register
+
+_F64, _F32 = np.float64, np.float32
+
+
+register(Question(
+    id="jacobian_shape", notebook=3, title="Shape of the softmax Jacobian", points=1.0,
+    prompt="Softmax over K = 5 classes maps 5 logits z to 5 probabilities s. What is the "
+           "shape of its Jacobian ds/dz for one example?",
+    answer_kind="shape",
+    answer_hash="b0f6ba427a84ce519996f87ae4a0d481cc712f485a8a92544c4a1c67175b7050",
+    explanation="There is one partial derivative ds_i/dz_j for every pair (i, j): K rows "
+                "(outputs) by K columns (logits). Each probability depends on every logit, so "
+                "the off-diagonal entries are not zero.",
+    wrong_feedback={
+        "e5f6f788f1618a13ab95db41f041da1beacb02d313120a083ebe353c63a7e253":
+            "That is the shape of s (or z). The Jacobian holds the derivative of EVERY "
+            "output with respect to EVERY input.",
+    },
+    hints=(
+        "A Jacobian has one row per output and one column per input.",
+        "How many outputs s_i, and how many inputs z_j?",
+        "Count the pairs (i, j).",
+    ),
+))
+
+
+def _jacobian_public():
+    s1 = np.array([0.2, 0.3, 0.5])
+    s2 = F.softmax(np.array([1.0, 0.0]))
+    return [Case((s1,), f"s = {s1.tolist()}", hidden=False),
+            Case((s2,), "s = softmax([1, 0]) (K = 2)", hidden=False)]
+
+
+def _jacobian_hidden(rng):
+    cases = []
+    for k, dtype, regime, layout in ((2, _F64, "normal", "C"), ("k", _F32, "normal", "strided"),
+                                     ("k", _F64, "extreme", "reversed"),
+                                     ("k", _F64, "tied", "C"), ("big", _F32, "normal", "C")):
+        k = {"k": random_size(rng, 3, 60), "big": random_size(rng, 150, 300)}.get(k, k)
+        s = with_layout(probabilities(rng, (k,), dtype, regime), layout)
+        cases.append(Case((s,), describe_array("s", s, "softmax of " + regime + " logits"),
+                          dtype=dtype))
+    return cases
+
+
+def _jacobian_variants(batched):
+    def diag_of(v):
+        v = np.asarray(v)
+        return v[..., :, None] * np.eye(v.shape[-1])
+
+    def outer(s):
+        return s[..., :, None] * s[..., None, :]
+
+    sub = "each (K, K) block of " if batched else ""
+    variants = [
+        WrongVariant("diagonal_only", "elementwise_jacobian",
+                     f"You put only s_i (1 - s_i) on the diagonal of {sub}J and zeros elsewhere. "
+                     "The off-diagonal entries are -s_i s_j: every output depends on every logit.",
+                     lambda s: diag_of(np.asarray(s) * (1 - np.asarray(s)))),
+        WrongVariant("elementwise_vector", "elementwise_jacobian",
+                     "You returned the vector s * (1 - s), the derivative of a sigmoid-like "
+                     "element-wise function. Softmax's derivative is a full (K, K) matrix.",
+                     lambda s: np.asarray(s) * (1 - np.asarray(s))),
+        WrongVariant("negated", "sign",
+                     "Your Jacobian is s s^T - diag(s): the sign is flipped. Diagonal entries "
+                     "s_i (1 - s_i) are positive.",
+                     lambda s: outer(np.asarray(s)) - diag_of(s)),
+        WrongVariant("no_diagonal", None,
+                     "You returned -s s^T and forgot the diag(s) term (the Kronecker delta "
+                     "delta_ij in s_i (delta_ij - s_j)).",
+                     lambda s: -outer(np.asarray(s))),
+        WrongVariant("softmax_of_s", None,
+                     "You applied softmax to s again. The function receives the softmax OUTPUT "
+                     "s; use it directly.",
+                     lambda s: F.softmax_jacobian(F.softmax(as_float64(s)))),
+    ]
+    if batched:
+        variants.append(WrongVariant(
+            "summed_over_batch", "wrong_axis",
+            "You combined the examples of the batch into a single (K, K) matrix. Each example "
+            "has its own Jacobian: the result is (N, K, K).",
+            lambda S: np.diag(np.asarray(S).sum(0)) - np.asarray(S).T @ np.asarray(S)))
+    return tuple(variants)
+
+
+register(NumericExercise(
+    id="softmax_jacobian", notebook=3, title="Softmax Jacobian (one example)", points=2.0,
+    signature="softmax_jacobian(s)", arg_names=("s",),
+    reference=lambda s: F.softmax_jacobian(as_float64(s)),
+    public_cases=_jacobian_public, hidden_cases=_jacobian_hidden,
+    variants=_jacobian_variants(batched=False),
+    hints=(
+        "The input is the softmax OUTPUT s, shape (K,). The result J has J[i, j] = ds_i/dz_j, "
+        "shape (K, K).",
+        "Componentwise: ds_i/dz_j = s_i (delta_ij - s_j), where delta_ij is 1 if i == j "
+        "else 0. So the diagonal is s_i (1 - s_i) and the off-diagonal entries are -s_i s_j.",
+        "In matrix form J = diag(s) - s s^T. NumPy: np.diag(s) builds the first term, "
+        "np.outer(s, s) the second.",
+        "`return np.diag(s) - np.outer(s, s)`.",
+    ),
+))
+
+
+def _jacobian_batch_public():
+    S = np.array([[0.2, 0.3, 0.5], [0.7, 0.2, 0.1]])
+    return [Case((S,), f"S = {S.tolist()}", hidden=False),
+            Case((S[:1],), "a batch of one example, S of shape (1, 3)", hidden=False)]
+
+
+def _jacobian_batch_hidden(rng):
+    cases = []
+    for n, k, dtype, regime, layout in ((1, 2, _F64, "normal", "C"),
+                                        ("n", "k", _F32, "normal", "F"),
+                                        ("n", "k", _F64, "extreme", "strided"),
+                                        ("n", "k", _F64, "mixed_scales", "reversed"),
+                                        (2, "big", _F32, "normal", "C"),
+                                        ("sq", "sq", _F64, "normal", "C")):
+        if n == "sq":
+            n = k = random_size(rng, 3, 8)
+        n = random_size(rng, 2, 32) if n == "n" else n
+        k = {"k": random_size(rng, 3, 40), "big": random_size(rng, 150, 300)}.get(k, k)
+        S = with_layout(probabilities(rng, (n, k), dtype, regime), layout)
+        cases.append(Case((S,), describe_array("S", S, "softmax of " + regime + " logits"),
+                          dtype=dtype))
+    return cases
+
+
+register(NumericExercise(
+    id="softmax_jacobian_batch", notebook=3, title="Softmax Jacobians for a batch", points=2.0,
+    signature="softmax_jacobian_batch(S)", arg_names=("S",),
+    reference=lambda S: F.softmax_jacobian(as_float64(S)),
+    public_cases=_jacobian_batch_public, hidden_cases=_jacobian_batch_hidden,
+    variants=_jacobian_variants(batched=True),
+    hints=(
+        "One Jacobian per example: S is (N, K), the result is (N, K, K) and "
+        "result[n] = diag(S[n]) - outer(S[n], S[n]).",
+        "A Python loop over n that fills np.empty((N, K, K)) is a correct first version. Then "
+        "try to remove the loop.",
+        "The batched outer product is S[:, :, None] * S[:, None, :] (or "
+        "np.einsum('ni,nj->nij', S, S)). For the diagonal part, multiply S[:, :, None] by "
+        "np.eye(K).",
+        "`return S[:, :, None] * np.eye(S.shape[1]) - S[:, :, None] * S[:, None, :]`.",
+    ),
+))
+
+
+register(Question(
+    id="jacobian_row_sum", notebook=3, title="Rows of the softmax Jacobian", points=1.0,
+    prompt="Whatever the logits, what does each row of the softmax Jacobian, "
+           "J[i, :] = (ds_i/dz_j for every class j), add up to? Answer with a number.",
+    answer_kind="number",
+    answer_hash="d90765947492d301e1055be463436b68d538b83f7b9c6d45fe339389595cd7a4",
+    explanation="Adding the same constant c to every logit does not change softmax, so moving "
+                "all logits together changes no s_i, and a row sum is exactly that directional "
+                "derivative. In formulas: s_i (1 - s_i) + sum over j != i of (-s_i s_j) "
+                "= s_i (1 - sum_j s_j), and the probabilities add up to one.",
+    wrong_feedback={
+        "65a360bdd33cc53c64ab458dbc1def70caa747a5ede09b3a0a94909b66fcfe81":
+            "The probabilities s sum to 1. The question is about their DERIVATIVES.",
+    },
+    hints=(
+        "What happens to softmax(z) if you add the same number c to every logit?",
+        "A row sum is the derivative of s_i when every z_j moves by the same small amount.",
+        "Write it out: s_i (1 - s_i) - sum over j != i of s_i s_j.",
+    ),
+))
+
+
+register(Question(
+    id="jacobian_rank", notebook=3, title="Rank of the softmax Jacobian", points=1.0,
+    prompt="Softmax over K = 5 classes, at any finite logits. What is the rank of its "
+           "Jacobian J = diag(s) - s s^T? Answer with a number.",
+    answer_kind="number",
+    answer_hash="bf65aabcf66c43a5119b59196face88c3214e30d9bab9605b967659f4c91f67f",
+    explanation="J (1, ..., 1) = 0 because adding the same constant to every logit changes "
+                "nothing, so one direction is lost and the rank is at most K - 1 = 4. No "
+                "other direction is lost (all K - 1 other eigenvalues are positive), so the "
+                "rank is exactly 4.",
+    wrong_feedback={
+        "d490dee209c29a3fde37a2fdb40685dce076a7c5089fac30a1dd1a65ca7e7beb":
+            "A full rank of 5 would mean no direction of the logits leaves s unchanged. "
+            "What happens when every logit grows by the same amount?",
+        "63fed7afcd1bb4298a0beb5e44d692770afdc179a787d5afdf0702a204f7b34f":
+            "Only one direction is lost. Which one, and why is it the only one?",
+    },
+    hints=(
+        "Rank = number of columns minus the dimension of the null space.",
+        "Is there a vector v with J v = 0? Think of shift invariance.",
+        "The all-ones vector is the only such direction (up to scaling).",
+    ),
+))

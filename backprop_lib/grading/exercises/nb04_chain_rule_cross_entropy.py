@@ -1,0 +1,304 @@
+"""Exercises of notebook 04 (Chain rule and cross-entropy): ``cross_entropy``,
+``softmax_vjp``, ``cross_entropy_grad`` and three questions.
+
+Everything about each exercise lives here: public cases, hidden-case generator,
+reference, named wrong variants and hints (see CONTRIBUTING.md, "Adding an exercise").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ... import functional as F
+from ..cases import (
+    ANY_LAYOUT,
+    Case,
+    as_float64,
+    describe_array,
+    labels,
+    logit_batches,
+    pick,
+    with_layout,
+)
+from ..mistakes import WrongVariant
+from ..numeric import NumericExercise
+from ..questions import Question
+from ..registry import register
+from ..wrong_implementations import naive_softmax, one_hot_float64, softmax_axis0
+
+_F64, _F32 = np.float64, np.float32
+
+
+def _ce_public():
+    z = np.array([[2.0, 1.0, 0.1], [0.5, 2.5, 0.3]])
+    y = np.array([0, 1])
+    z2 = np.array([[0.0, 0.0], [1.0, -1.0], [3.0, 3.0]])
+    y2 = np.array([1, 0, 0])
+    return [Case((z, y), f"logits = {z.tolist()}, y = {y.tolist()}", hidden=False),
+            Case((z2, y2), f"logits = {z2.tolist()}, y = {y2.tolist()}", hidden=False)]
+
+
+def _ce_hidden(rng):
+    cases = []
+    for z, regime, dtype in logit_batches(rng):
+        y = labels(rng, z.shape[0], z.shape[1])
+        label = f"{describe_array('logits', z, regime)}; y ({z.shape[0]},) int"
+        cases.append(Case((z, y), label, dtype=dtype))
+    return cases
+
+
+def _ce_per_example(z, y):
+    return -F.log_softmax(as_float64(z))[np.arange(len(y)), np.asarray(y)]
+
+
+register(NumericExercise(
+    id="cross_entropy", notebook=4, title="Cross-entropy loss (batch mean)", points=2.0,
+    signature="cross_entropy(logits, y)", arg_names=("logits", "y"),
+    reference=lambda z, y: F.cross_entropy(as_float64(z), np.asarray(y)),
+    public_cases=_ce_public, hidden_cases=_ce_hidden,
+    variants=(
+        WrongVariant("sum", "missing_batch_mean",
+                     "You summed the per-example losses; the loss is their MEAN "
+                     "(divide by N, or use .mean()).",
+                     lambda z, y: _ce_per_example(z, y).sum()),
+        WrongVariant("negated", "sign",
+                     "Your loss is negative: you forgot the minus in -log p[y]. The "
+                     "cross-entropy is always >= 0.",
+                     lambda z, y: -_ce_per_example(z, y).mean()),
+        WrongVariant("no_max_shift", "overflow",
+                     "You computed softmax without subtracting the row maximum, so exp "
+                     "overflowed on large logits.",
+                     lambda z, y: -np.log(naive_softmax(z)[np.arange(len(y)), y]).mean()),
+        WrongVariant("log_of_softmax", "not_finite",
+                     "You took np.log(softmax(logits)). When the true class's probability "
+                     "underflows to 0, its log is -inf and the loss becomes inf. Use "
+                     "log-softmax (z - m - log(sum(exp(z - m)))) instead.",
+                     lambda z, y: -np.log(F.softmax(np.asarray(z))[np.arange(len(y)), y]).mean()),
+        WrongVariant("all_classes", "missing_one_hot",
+                     "You added up -log p over ALL classes of each example. The loss only uses "
+                     "the probability of the true class y[n] (the one-hot target picks it).",
+                     lambda z, y: -F.log_softmax(as_float64(z)).sum(axis=1).mean()),
+        WrongVariant("wrong_index", None,
+                     "You indexed with [:, y], which picks an (N, N) block of entries. Use "
+                     "[np.arange(N), y] to pick one entry per example.",
+                     lambda z, y: -F.log_softmax(as_float64(z))[:, np.asarray(y)].mean()),
+        WrongVariant("axis0", "wrong_axis",
+                     "You normalised the softmax down the columns (axis=0).",
+                     lambda z, y: -np.log(softmax_axis0(z))[np.arange(len(y)), y].mean()),
+        WrongVariant("per_example", None,
+                     "You returned one loss per example; the exercise wants their mean, a "
+                     "single number.", _ce_per_example),
+    ),
+    hints=(
+        "For one example, L = -log p_y where p = softmax(logits) and y is the true class. The "
+        "batch loss is the mean over the N examples: a single number.",
+        "Use log-softmax, not log(softmax): log p = z - m - log(sum(exp(z - m))) with m the row "
+        "maximum, which stays finite even for logits of 1e4.",
+        "Pick one entry per row with integer-array indexing: logp[np.arange(N), y] has shape (N,).",
+        "logp = z - z.max(1, keepdims=True); logp = logp - np.log(np.exp(logp).sum(1, "
+        "keepdims=True)); return -logp[np.arange(len(y)), y].mean().",
+    ),
+))
+
+
+register(Question(
+    id="dL_ds_shape", notebook=4, title="Shape of dL/ds", points=1.0,
+    prompt="For ONE example with K = 4 classes, what is the shape of dL/ds, the gradient of "
+           "the scalar loss L with respect to the softmax output s?",
+    answer_kind="shape",
+    answer_hash="39d1c7760f660a68c2ccdfb5ee1ef70826c3ac0be27d7e36c095263e6f4e5c23",
+    explanation="L is a scalar, so there is one partial derivative dL/ds_i per entry of s: "
+                "the gradient has the shape of s. The K-by-K matrix is the softmax Jacobian "
+                "ds/dz; the chain rule combines the two as a vector-Jacobian product, which "
+                "gives dL/dz, again one entry per class.",
+    wrong_feedback={
+        "1e19da8592878193e630e534a03f1991165d6fcb3eaddf81f1c79679e0826e6e":
+            "(4, 4) is the shape of the Jacobian ds/dz. dL/ds is the gradient of one number "
+            "with respect to s.",
+        "e2f6e7770e58aa3e97ad6e16feb8bf0b8e20cea7ee560703f1a6229050ad5667":
+            "L is the scalar; its gradient with respect to s has one entry per entry of s.",
+    },
+    hints=(
+        "The gradient of a scalar with respect to a vector has the vector's shape.",
+        "How many entries does s have?",
+        "One partial derivative dL/ds_i for each class i.",
+    ),
+))
+
+
+register(Question(
+    id="why_elementwise_fails", notebook=4, title="Why element-wise fails for softmax",
+    points=1.0,
+    prompt="With sigmoid, dL/dz = dL/ds * s * (1 - s) (element-wise) is correct. Why does the "
+           "same element-wise formula give wrong gradients for softmax?",
+    answer_kind="choice",
+    options={
+        "a": "The element-wise product of dL/ds and s * (1 - s) has the wrong shape.",
+        "b": "Softmax is not differentiable where two logits are equal.",
+        "c": "Softmax's Jacobian has non-zero off-diagonal entries, so each logit's gradient "
+             "collects contributions from every output.",
+        "d": "The cross-entropy loss has to be averaged over the batch before the chain rule.",
+    },
+    answer_hash="779784c18174286789763ad674f8f66c8f1a9ed26c483fda9af434e50af59a03",
+    explanation="The chain rule sums over every path: dL/dz_j = sum_i dL/ds_i * ds_i/dz_j. For "
+                "sigmoid ds_i/dz_j = 0 when i != j, so only the diagonal survives and the "
+                "element-wise product is exact. For softmax ds_i/dz_j = -s_i s_j != 0, and "
+                "dropping those terms gives a wrong gradient with the right shape.",
+    wrong_feedback={
+        "e50dc3aefbd0b7f275d997ef82c57439db994aaee5a518d030e213051e11ca94":
+            "The shapes match: (K,) times (K,) is (K,). That is exactly why this bug is "
+            "silent. The values are wrong, not the shape.",
+        "f12b8e2767c84427b4b9465a326ef714083da1fc421f24819041dd82e2ae70e1":
+            "Softmax is smooth everywhere, equal logits included.",
+        "4d05fc5a7e20428177e75e6ed73d6fbc03f4599c9980f6b8e1a5b2ca65803e98":
+            "The batch mean only scales the gradient by 1/N; it does not explain wrong "
+            "directions for a single example.",
+    },
+    hints=(
+        "Write the chain rule with indices: dL/dz_j = sum_i dL/ds_i * ds_i/dz_j.",
+        "Which terms of that sum does the element-wise formula keep?",
+        "For sigmoid, is ds_i/dz_j zero when i != j? And for softmax?",
+    ),
+))
+
+
+_VJP_MEMORY_K = 1024
+
+
+def _vjp_with_inner(s, g, inner):
+    """s * (g - inner): the VJP formula with a given (possibly wrongly summed) <g, s>."""
+    return as_float64(s) * (as_float64(g) - inner)
+
+
+def _vjp_public():
+    s = np.array([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1]])
+    g = np.array([[1.0, 0.0, 0.0], [0.5, -1.0, 2.0]])
+    return [Case((s, g), f"s = {s.tolist()}, g = {g.tolist()}", hidden=False)]
+
+
+def _vjp_hidden(rng):
+    cases = []
+    for z, regime, dtype in logit_batches(rng, max_n=32):
+        s = with_layout(F.softmax(as_float64(z)).astype(dtype), "C")
+        g = with_layout(rng.normal(size=s.shape).astype(dtype), pick(rng, ANY_LAYOUT))
+        s = with_layout(s, pick(rng, ANY_LAYOUT))
+        label = f"{describe_array('s', s, 'softmax of ' + regime + ' logits')}; " \
+                f"{describe_array('g', g)}"
+        cases.append(Case((s, g), label, dtype=dtype))
+    n, k = 4, _VJP_MEMORY_K
+    s = F.softmax(rng.normal(size=(n, k)))
+    g = rng.normal(size=(n, k))
+    full_j = n * k * k * 8
+    cases.append(Case((s, g), f"s and g of shape ({n}, {k}) (a single (K, K) Jacobian would "
+                              f"take {k * k * 8 / 2**20:.0f} MiB)",
+                      memory_limit=full_j // (4 * n)))
+    return cases
+
+
+register(NumericExercise(
+    id="softmax_vjp", notebook=4, title="Softmax vector-Jacobian product", points=3.0,
+    signature="softmax_vjp(s, g)", arg_names=("s", "g"),
+    reference=lambda s, g: F.softmax_vjp(as_float64(s), as_float64(g)),
+    public_cases=_vjp_public, hidden_cases=_vjp_hidden,
+    memory_message=("Right numbers, but your function allocated {mib:.1f} MiB on this case "
+                    "(the limit is {limit:.1f} MiB): it seems to build the (K, K) Jacobian. "
+                    "Use g^T J = s * (g - sum(g * s)) per row, which needs only (N, K) arrays."),
+    variants=(
+        WrongVariant("elementwise", "elementwise_jacobian",
+                     "You multiplied g element-wise by s * (1 - s), the diagonal of the "
+                     "Jacobian only. Each dL/dz_j collects g_i * ds_i/dz_j from EVERY output i.",
+                     lambda s, g: np.asarray(g) * np.asarray(s) * (1 - np.asarray(s))),
+        WrongVariant("negated", "sign",
+                     "Your result has the opposite sign: it is s * (<g, s> - g).",
+                     lambda s, g: -F.softmax_vjp(as_float64(s), as_float64(g))),
+        WrongVariant("axis0", "wrong_axis",
+                     "You summed g * s over the batch (axis=0). The inner product <g, s> is "
+                     "per example: sum over axis=-1 with keepdims=True.",
+                     lambda s, g: _vjp_with_inner(s, g, (as_float64(g) * as_float64(s)).sum(
+                         axis=0, keepdims=True))),
+        WrongVariant("total_sum", "wrong_axis",
+                     "You summed g * s over the whole batch into one number. The inner product "
+                     "is per example: sum over axis=-1 with keepdims=True.",
+                     lambda s, g: _vjp_with_inner(s, g, (as_float64(g) * as_float64(s)).sum())),
+        WrongVariant("no_diagonal", None,
+                     "You returned -s * <g, s> and dropped the diagonal term s * g.",
+                     lambda s, g: -as_float64(s) * (as_float64(g) * as_float64(s)).sum(
+                         axis=-1, keepdims=True)),
+    ),
+    hints=(
+        "For one example the chain rule gives dL/dz_j = sum_i g_i * ds_i/dz_j, i.e. the row "
+        "vector g^T J with J = diag(s) - s s^T. The result has the shape of s.",
+        "Multiply out without building J: g^T diag(s) = g * s, and g^T s s^T = (g . s) s, "
+        "where g . s is ONE number per example.",
+        "Per example: dz = s * (g - (g * s).sum()). For a batch the sum must be per row: "
+        "(g * s).sum(axis=-1, keepdims=True).",
+        "`return s * (g - (g * s).sum(axis=-1, keepdims=True))`.",
+    ),
+))
+
+
+register(Question(
+    id="logit_grad_sum", notebook=4, title="The gradient with respect to the logits sums to",
+    points=1.0,
+    prompt="For one example, softmax followed by cross-entropy with a one-hot target: what do "
+           "the K entries of dL/dz add up to, for any logits? Answer with a number.",
+    answer_kind="number",
+    answer_hash="6f40bdf0c1dbce6127fc33bb1fe2c99de58e8c24a3f191f05646838c13c43d32",
+    explanation="dL/dz = s - y, and both s and y sum to 1, so the entries sum to 0. More "
+                "generally, any vector-Jacobian product through softmax sums to 0, because "
+                "J (1, ..., 1) = 0: raising every logit together cannot change the loss.",
+    wrong_feedback={
+        "06dab11745c7fd81e7667e5af08d4e0fcf7ce7276bb218b3add27589ae6bd8f9":
+            "The probabilities s sum to 1, but the gradient is s - y.",
+        "e89747f67542e4ecd129f2b6166576ffd197f756c77b1915c74d8e8c79010059":
+            "The entry of the true class is s_c - 1, but the other entries are positive.",
+    },
+    hints=(
+        "Write dL/dz in its simplest form.",
+        "What does s sum to? And the one-hot y?",
+        "Sum of (s - y) = sum of s - sum of y.",
+    ),
+))
+
+
+register(NumericExercise(
+    id="cross_entropy_grad", notebook=4, title="Gradient of cross-entropy w.r.t. the logits",
+    points=3.0, signature="cross_entropy_grad(logits, y)", arg_names=("logits", "y"),
+    reference=lambda z, y: F.cross_entropy_grad(as_float64(z), np.asarray(y)),
+    public_cases=_ce_public, hidden_cases=_ce_hidden,
+    variants=(
+        WrongVariant("no_mean", "missing_batch_mean",
+                     "You returned softmax - one_hot without dividing by N. The loss is the "
+                     "batch mean, so every entry of its gradient carries 1/N.",
+                     lambda z, y: F.softmax(as_float64(z)) - one_hot_float64(y, np.shape(z)[1])),
+        WrongVariant("no_one_hot", "missing_one_hot",
+                     "You returned softmax / N and forgot to subtract the one-hot target.",
+                     lambda z, y: F.softmax(as_float64(z)) / len(y)),
+        WrongVariant("negated", "sign",
+                     "Your gradient is (one_hot - softmax) / N: the sign is flipped. The "
+                     "gradient points towards higher loss, so the true class gets p_y - 1 < 0.",
+                     lambda z, y: -F.cross_entropy_grad(as_float64(z), np.asarray(y))),
+        WrongVariant("no_max_shift", "overflow",
+                     "Your softmax has no max shift, so exp overflowed on large logits.",
+                     lambda z, y: (naive_softmax(z) - one_hot_float64(y, np.shape(z)[1])) / len(y)),
+        WrongVariant("axis0", "wrong_axis",
+                     "Your softmax normalises down the columns (axis=0) instead of along each row.",
+                     lambda z, y: (softmax_axis0(z) - one_hot_float64(y, np.shape(z)[1]))
+                     / len(y)),
+        WrongVariant("transposed", "transposed",
+                     "You returned the gradient transposed; it has the shape of the logits.",
+                     lambda z, y: F.cross_entropy_grad(as_float64(z), np.asarray(y)).T),
+        WrongVariant("sum_and_no_one_hot", "missing_one_hot",
+                     "You returned softmax(logits) alone: no one-hot subtracted and no 1/N.",
+                     lambda z, y: F.softmax(as_float64(z))),
+    ),
+    hints=(
+        "The result has the shape of the logits, (N, K): entry [n, k] is dL/dz_nk for the "
+        "MEAN loss over the batch.",
+        "For one example the chain rule through softmax collapses to p - y_onehot, where p is "
+        "the softmax of that example's logits.",
+        "Build the one-hot target with Y = np.zeros_like(p); Y[np.arange(N), y] = 1. Then "
+        "remember the mean: every example contributes 1/N of the loss.",
+        "`p = softmax(logits); p[np.arange(N), y] -= 1; return p / N` (with a stable softmax).",
+    ),
+))
