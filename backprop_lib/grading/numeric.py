@@ -2,10 +2,12 @@
 
 For every case (public first, then hidden) :meth:`NumericExercise.grade`
 
-1. calls the learner's function on copies of the inputs, under the runner's
-   time limit, with prints captured and calls into the reference watched;
-2. turns the result into float arrays (``np.asarray(..., dtype=float)``),
-   checking the kind of data (``dtype``), then the shape (``shape``), then
+1. hands the learner's function and the case's inputs to an *executor*
+   (default :func:`~backprop_lib.grading.runner.run_case`), which calls it on
+   copies under the time limit, with prints captured and calls into the
+   reference watched, and returns plain arrays
+   (:mod:`~backprop_lib.grading.conversion`);
+2. checks the kind of data (``dtype``), then the shape (``shape``), then
    the values against the reference, with tolerances set by the input dtype;
 3. on a mismatch, runs the exercise's known wrong variants on the same inputs
    and names every one the learner's result reproduces;
@@ -27,10 +29,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .cases import copy_like
+from .conversion import ConversionProblem, describe_type
 from .feedback import CheckResult, explanations_for
 from .mistakes import WrongVariant
 from .registry import Exercise
-from .runner import guarded_call, resolve_timeout
+from .runner import resolve_timeout, run_case
 
 __all__ = ["NumericExercise", "TOLERANCES"]
 
@@ -104,17 +107,36 @@ class NumericExercise(Exercise):
 
     # -- the public entry point -------------------------------------------
 
-    def grade(self, answer, *, timeout=None, seed=None):
-        """Check the learner's function `answer`; never raises for its behaviour."""
+    def grade(self, answer, *, timeout=None, seed=None, executor=None):
+        """Check the learner's function `answer`; never raises for its behaviour.
+
+        Parameters
+        ----------
+        answer : callable
+            The learner's function (or, with a custom `executor`, whatever that
+            executor knows how to call, e.g. a name in a sandboxed process).
+        timeout : float, optional
+            Seconds per call.
+        seed : int, optional
+            Seed of the hidden cases (random when None).
+        executor : callable, optional
+            ``executor(answer, args, *, timeout, output_names, measure_memory)
+            -> CallOutcome`` with plain arrays as its value; default
+            :func:`~backprop_lib.grading.runner.run_case` (this process).
+
+        Returns
+        -------
+        CheckResult
+        """
         start = time.perf_counter()
         seed = secrets.randbits(32) if seed is None else int(seed)
         base = dict(exercise_id=self.id, points=self.points, title=self.title,
                     hint_call=f'hint("{self.id}")', seed=seed)
-        if not callable(answer):
+        if executor is None and not callable(answer):
             return CheckResult(status="error", passed=False, score=0.0, message=(
                 f"check({self.id!r}, ...) expects your function itself, for example "
                 f"check({self.id!r}, {self.signature.split('(')[0]}) -- without parentheses; "
-                f"got {_type_name(answer)}."), **base)
+                f"got {describe_type(answer)}."), **base)
         public = list(self.public_cases())
         hidden = list(self.hidden_cases(np.random.default_rng(seed)))
         per_call = resolve_timeout(timeout)
@@ -124,7 +146,7 @@ class NumericExercise(Exercise):
             if left <= 0:
                 return _over_budget(index, len(public), len(hidden), per_call, base)
             result = self._grade_case(answer, case, index, len(public), len(hidden),
-                                      min(per_call, left), base)
+                                      min(per_call, left), base, executor or run_case)
             if result is not None and result.status == "timeout" and left < per_call:
                 return _over_budget(index, len(public), len(hidden), per_call, base)
             if result is not None:
@@ -139,12 +161,11 @@ class NumericExercise(Exercise):
 
     # -- one case -----------------------------------------------------------
 
-    def _grade_case(self, answer, case, index, n_public, n_hidden, timeout, base):
+    def _grade_case(self, answer, case, index, n_public, n_hidden, timeout, base, executor):
         """Return a CheckResult if `case` ends the check, else None."""
         where = _where(case, index, n_public, n_hidden)
-        copies = tuple(copy_like(a) for a in case.args)
-        outcome = guarded_call(answer, copies, timeout=timeout,
-                               measure_memory=case.memory_limit is not None)
+        outcome = executor(answer, case.args, timeout=timeout, output_names=self.output_names,
+                           measure_memory=case.memory_limit is not None)
         if outcome.kind == "not_implemented":
             return CheckResult(status="not attempted", passed=False, score=0.0, message=(
                 f"Not attempted yet: replace `raise NotImplementedError()` in "
@@ -159,8 +180,8 @@ class NumericExercise(Exercise):
             return self._failed(common, _Problem(
                 reason=f"your function called backprop_lib's own {names}. Write this "
                        "exercise with NumPy only.", codes=["uses_reference"]), where)
-        problem = self._compare(case, outcome.value, timeout)
-        changed = self._mutated(case.args, copies)
+        problem = self._compare(case, outcome.value)
+        changed = self._mutated(case.args, outcome.args_after)
         if changed:
             problem = _add_mutation(problem, changed)
         if problem is None:
@@ -216,10 +237,10 @@ class NumericExercise(Exercise):
             return [np.asarray(v, dtype=float) for v in value]
         return [np.asarray(value, dtype=float)]
 
-    def _compare(self, case, value, timeout):
-        """None if `value` is right for `case`, else a _Problem."""
+    def _compare(self, case, value):
+        """None if the plain `value` (from the executor) is right for `case`, else a _Problem."""
         expected = self._reference(case)
-        got, problem = self._coerce(value, expected, timeout)
+        got, problem = self._as_float_arrays(value, expected)
         if problem is not None:
             return problem
         rtol, atol = self._tolerance(case)
@@ -234,31 +255,26 @@ class NumericExercise(Exercise):
     def _component_name(self, i):
         return self.output_names[i] if self.output_names else "your result"
 
-    def _coerce(self, value, expected, timeout):
-        """Turn the learner's return value into a list of float arrays."""
-        if value is None:
-            return None, _Problem(reason="your function returned None -- did you forget "
-                                         "`return`?")
-        if isinstance(value, (str, bytes)):
-            return None, _Problem(reason=f"your function returned text ({value[:40]!r}), "
-                                         "not numbers.", codes=["dtype"])
-        if self.output_names:
-            n = len(self.output_names)
-            if not isinstance(value, (tuple, list)) or len(value) != n:
-                names = ", ".join(self.output_names)
-                return None, _Problem(
-                    reason=f"return the {n} arrays ({names}) as a tuple; got "
-                           f"{_type_name(value)}.", codes=["shape"])
-            parts = list(value)
-        else:
-            parts = [value]
+    def _as_float_arrays(self, value, expected):
+        """Plain executor output -> (list of float arrays, None) or (None, _Problem)."""
+        if isinstance(value, ConversionProblem):
+            shape = expected[value.component or 0].shape
+            return None, _Problem(reason=value.reason, codes=list(value.codes),
+                                  expected_shape=shape)
+        if not isinstance(value, list) or len(value) != len(expected):
+            return None, _Problem(reason="the grader could not read your result "
+                                         f"({describe_type(value)}).", codes=["dtype"])
         arrays = []
-        for i, part in enumerate(parts):
-            arr, problem = _as_float(part, self._component_name(i), timeout)
-            if problem is not None:
-                problem.expected_shape = expected[i].shape
-                return None, problem
-            arrays.append(arr)
+        for i, arr in enumerate(value):
+            arr = np.asarray(arr)
+            if arr.dtype.kind in "iubc":
+                kind = {"i": "integers", "u": "integers", "b": "booleans",
+                        "c": "complex numbers"}[arr.dtype.kind]
+                return None, _Problem(
+                    reason=f"{self._component_name(i)} holds {kind}, not floating-point "
+                           "numbers.", codes=["dtype"], got_shape=arr.shape,
+                    expected_shape=expected[i].shape)
+            arrays.append(np.asarray(arr, dtype=float))
         return arrays, None
 
     def _diagnose(self, problem, case, got, expected, rtol, atol):
@@ -384,12 +400,6 @@ def _passed_so_far(index, n_public, n_hidden):
     return lines
 
 
-def _type_name(value):
-    if isinstance(value, np.ndarray):
-        return f"an array of shape {value.shape}"
-    return f"a {type(value).__name__}"
-
-
 def _unique(items):
     seen, out = set(), []
     for item in items:
@@ -405,30 +415,6 @@ def _same(before, after, rtol):
     if rtol == 0:
         return bool(np.array_equal(before, after, equal_nan=True))
     return bool(np.allclose(after, before, rtol=rtol, atol=rtol, equal_nan=True))
-
-
-def _as_float(part, name, timeout):
-    """`part` as a float ndarray, guarded against odd objects; (array, problem)."""
-    box = {}
-
-    def convert():
-        raw = np.asarray(part)
-        box["kind"] = raw.dtype.kind
-        box["array"] = np.asarray(raw, dtype=float) if raw.dtype.kind in "fiub" else None
-        if box["array"] is None and raw.dtype.kind == "O":
-            box["array"] = np.asarray(raw.tolist(), dtype=float)
-
-    outcome = guarded_call(convert, timeout=timeout, watch_reference=False)
-    if outcome.kind != "ok" or box.get("array") is None:
-        detail = outcome.error.splitlines()[0] if outcome.error else _type_name(part)
-        return None, _Problem(reason=f"{name} could not be turned into an array of numbers "
-                                     f"({detail}).", codes=["dtype"])
-    arr = box["array"]
-    if box["kind"] in "iub":
-        kind = {"i": "integers", "u": "integers", "b": "booleans"}[box["kind"]]
-        return None, _Problem(reason=f"{name} holds {kind}, not floating-point numbers.",
-                              codes=["dtype"], got_shape=arr.shape)
-    return arr, None
 
 
 def _compare_arrays(got, expected, rtol, atol, name):

@@ -46,7 +46,7 @@ import tracemalloc
 import warnings
 from dataclasses import dataclass
 
-__all__ = ["CallOutcome", "guarded_call", "default_timeout", "REFERENCE_MODULES"]
+__all__ = ["CallOutcome", "guarded_call", "run_case", "default_timeout", "REFERENCE_MODULES"]
 
 #: Modules whose code the learner must not call (their reference solutions).
 REFERENCE_MODULES = (
@@ -103,6 +103,9 @@ class CallOutcome:
         Wall-clock duration of the call.
     peak_bytes : int or None
         Peak of memory allocated during the call, when measured.
+    args_after : tuple
+        For :func:`run_case`: the arguments as the learner's function left them
+        (array arguments as arrays), to detect inputs changed in place.
     """
 
     kind: str
@@ -112,6 +115,7 @@ class CallOutcome:
     reference_calls: tuple = ()
     seconds: float = 0.0
     peak_bytes: int | None = None
+    args_after: tuple = ()
 
 
 class _GraderTimeout(BaseException):
@@ -392,4 +396,46 @@ def guarded_call(fn, args=(), *, timeout=None, watch_reference=True, measure_mem
     outcome.seconds = time.perf_counter() - start
     outcome.output = sink.getvalue()
     outcome.reference_calls = tuple(sorted(getattr(watcher, "entries", ())))
+    return outcome
+
+
+def run_case(fn, args, *, timeout=None, output_names=None, measure_memory=False):
+    """Run one case of a numeric exercise: the learner's `fn` on copies of `args`.
+
+    This is the *executor* interface of
+    :meth:`~backprop_lib.grading.numeric.NumericExercise.grade`: whatever runs the
+    learner's code (this process, a child process, the batch autograder's
+    sandbox) takes the same arguments and returns a :class:`CallOutcome` whose
+    ``value`` is plain data, so the grader compares only arrays it can trust.
+
+    Parameters
+    ----------
+    fn : callable
+        The learner's function.
+    args : tuple
+        The case's inputs; the learner gets copies with the same memory layout.
+    timeout : float, optional
+        Seconds allowed; default :func:`default_timeout`.
+    output_names : tuple of str or None
+        Names of the outputs for functions returning several arrays.
+    measure_memory : bool
+        Record the peak of new allocations.
+
+    Returns
+    -------
+    CallOutcome
+        With ``kind == "ok"``, ``value`` is a list of numeric ndarrays (one per
+        output) or a :class:`~backprop_lib.grading.conversion.ConversionProblem`;
+        ``args_after`` holds the copies after the call.
+    """
+    from .cases import copy_like
+    from .conversion import to_plain
+
+    copies = tuple(copy_like(a) for a in args)
+
+    def call(*inputs):
+        return to_plain(fn(*inputs), output_names)
+
+    outcome = guarded_call(call, copies, timeout=timeout, measure_memory=measure_memory)
+    outcome.args_after = copies
     return outcome
