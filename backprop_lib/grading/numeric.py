@@ -89,6 +89,14 @@ class NumericExercise(Exercise):
     allowed_reference : tuple of str
         backprop_lib reference functions the learner may call (default: only
         ``one_hot``, a utility rather than a solution).
+    wrap_answer : callable or None
+        ``wrap_answer(answer) -> function`` turns what the learner hands in (a
+        class, an object with ``forward``/``backward``, a function that updates
+        arrays in place) into the function called on each case's ``args``, whose
+        return value is compared with ``reference(*args)``. It runs where the
+        learner's code runs (inside the executor's guarded call), so it must be
+        defined in the exercise module, not in a notebook. Default: the answer
+        itself is that function.
     """
 
     signature: str = ""
@@ -102,6 +110,7 @@ class NumericExercise(Exercise):
     restore_tolerance: float = 0.0
     memory_message: str = ""
     allowed_reference: tuple = ("one_hot",)
+    wrap_answer: Callable | None = None
 
     kind = "function"
 
@@ -132,7 +141,7 @@ class NumericExercise(Exercise):
         seed = secrets.randbits(32) if seed is None else int(seed)
         base = dict(exercise_id=self.id, points=self.points, title=self.title,
                     hint_call=f'hint("{self.id}")', seed=seed)
-        if executor is None and not callable(answer):
+        if executor is None and self.wrap_answer is None and not callable(answer):
             return CheckResult(status="error", passed=False, score=0.0, message=(
                 f"check({self.id!r}, ...) expects your function itself, for example "
                 f"check({self.id!r}, {self.signature.split('(')[0]}) -- without parentheses; "
@@ -145,8 +154,9 @@ class NumericExercise(Exercise):
             left = deadline - time.perf_counter()
             if left <= 0:
                 return _over_budget(index, len(public), len(hidden), per_call, base)
-            result = self._grade_case(answer, case, index, len(public), len(hidden),
-                                      min(per_call, left), base, executor or run_case)
+            result = self._grade_case(self._callable(answer), case, index, len(public),
+                                      len(hidden), min(per_call, left), base,
+                                      executor or run_case)
             if result is not None and result.status == "timeout" and left < per_call:
                 return _over_budget(index, len(public), len(hidden), per_call, base)
             if result is not None:
@@ -158,6 +168,18 @@ class NumericExercise(Exercise):
             message=(f"Passed all {len(public)} public and {len(hidden)} hidden cases "
                      "(the hidden cases are new random inputs on every run)."),
             seconds=time.perf_counter() - start, **base)
+
+    def _callable(self, answer):
+        """The function the executor calls on a case's args (see `wrap_answer`)."""
+        if self.wrap_answer is None:
+            return answer
+        wrap = self.wrap_answer
+
+        def wrapped(*args):
+            return wrap(answer)(*args)
+
+        wrapped.__name__ = getattr(answer, "__name__", "answer")
+        return wrapped
 
     # -- one case -----------------------------------------------------------
 
