@@ -334,8 +334,8 @@ register(Question(
                 "eps * |f| / h (round-off). float32 has eps ~ 1.2e-7, so with h = 1e-5 the "
                 "round-off term is around 1e-2: the check measures the numerical derivative's "
                 "own error. Run gradient checks in float64 (eps ~ 2.2e-16), where a correct "
-                "gradient gives 1e-7 or less; in float32 even the best h leaves about 1e-4 to "
-                "1e-3.",
+                "gradient gives 1e-7 or less; in float32 even the best h (about 5e-3) leaves "
+                "about 1e-5 to 1e-4.",
     wrong_feedback={
         "24be587a9130c99f07a3e189134a0aed0f0967594f0de429a33210b026736068":
             "The float64 check passed with the same code, so the formulas are right. Ask "
