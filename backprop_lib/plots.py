@@ -690,3 +690,194 @@ __all__ += [
     "plot_gradient_comparison",
     "chain_rule_diagram",
 ]
+
+
+# ---------------------------------------------------------------------------
+# notebook 06 (dense_layer_backprop): outer products and gradient checking
+# ---------------------------------------------------------------------------
+
+
+def _as_vector(x, name):
+    x = np.asarray(x, dtype=float)
+    if x.ndim != 1 or x.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {x.shape}")
+    return x
+
+
+def _annotated_heatmap(ax, M, vmax, fmt="{:+.2f}", aspect="equal"):
+    """Draw `M` (2-D) with a diverging colour map on [-vmax, vmax], each entry written in."""
+    im = ax.imshow(M, cmap="RdBu_r", vmin=-vmax, vmax=vmax, aspect=aspect)
+    if M.size <= 64:
+        for (r, c), v in np.ndenumerate(M):
+            ax.text(c, r, fmt.format(v), ha="center", va="center", fontsize=8,
+                    color="white" if abs(v) > 0.6 * vmax else "black")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return im
+
+
+def plot_outer_product(dz, a, title=None):
+    """The gradient of one weight matrix, ``dW = dz a^T``, drawn as a multiplication table.
+
+    Column convention, one example: the error signal ``dz = dC/dz`` (K,) runs down the
+    left, the layer's input ``a`` (D,) along the top, and entry ``(i, j)`` of the
+    (K, D) matrix is the product of the two numbers in its row and column,
+    ``dC/dW_ij = dz_i a_j``. One colour scale for all three panels.
+
+    Parameters
+    ----------
+    dz : array_like, shape (K,)
+        ``dC/dz``, the gradient with respect to the layer's output.
+    a : array_like, shape (D,)
+        The layer's input.
+    title : str, optional
+        Figure title; ``"dC/dW = dz a^T: entry (i, j) is dz_i a_j"`` by default.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    dz, a = _as_vector(dz, "dz"), _as_vector(a, "a")
+    dW = np.outer(dz, a)
+    K, D = dW.shape
+    vmax = max(float(np.abs(np.concatenate([dz, a, dW.ravel()])).max()), 1e-12)
+    fig = plt.figure(figsize=(2.6 + 0.8 * (D + 1), 1.6 + 0.7 * (K + 1)), layout="constrained")
+    grid = fig.add_gridspec(2, 2, width_ratios=[1, D], height_ratios=[1, K])
+    ax_a = fig.add_subplot(grid[0, 1])
+    ax_dz = fig.add_subplot(grid[1, 0])
+    ax_dW = fig.add_subplot(grid[1, 1])
+    _annotated_heatmap(ax_a, a[None, :], vmax, aspect="auto")
+    _annotated_heatmap(ax_dz, dz[:, None], vmax, aspect="auto")
+    im = _annotated_heatmap(ax_dW, dW, vmax, aspect="auto")
+    ax_a.set_title(f"input $a^\\top$, (1, {D})", fontsize=10)
+    ax_dz.set_ylabel(f"$dz = \\partial C/\\partial z$, ({K}, 1)")
+    ax_dW.set_xticks(range(D), [f"$a_{j}$" for j in range(D)])
+    ax_dW.xaxis.set_ticks_position("bottom")
+    ax_dW.set_yticks(range(K), [f"$dz_{i}$" for i in range(K)])
+    ax_dW.yaxis.set_ticks_position("right")
+    ax_dW.set_xlabel(f"$dW = dz\\,a^\\top$, ({K}, {D}): the shape of $W$")
+    fig.colorbar(im, ax=[ax_a, ax_dz, ax_dW], fraction=0.05, pad=0.04, label="value")
+    fig.suptitle(title or r"$\partial C/\partial W = dz\, a^\top$: entry $(i, j)$ is "
+                 r"$dz_i\, a_j$", fontsize=11)
+    return fig
+
+
+def plot_sum_of_outer_products(A, dZ, title=None):
+    """``dW = A^T dZ`` as the sum of one outer product per example (row convention).
+
+    One panel per example ``n``, the (D, H) matrix ``A[n]^T dZ[n]`` (the single-example
+    gradient), then their sum, which is ``A.T @ dZ``. The weights are shared by every
+    example, so their gradient adds up every example's contribution. One colour scale
+    for the per-example panels, its own for the sum.
+
+    Parameters
+    ----------
+    A : array_like, shape (N, D)
+        The layer's inputs, one row per example; N from 1 to 6.
+    dZ : array_like, shape (N, H)
+        ``dL/dZ``, one row per example.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    A, dZ = np.asarray(A, dtype=float), np.asarray(dZ, dtype=float)
+    if A.ndim != 2 or dZ.ndim != 2 or A.shape[0] != dZ.shape[0]:
+        raise ValueError(f"A must be (N, D) and dZ (N, H) with the same N, got {A.shape} "
+                         f"and {dZ.shape}")
+    N = A.shape[0]
+    if not 1 <= N <= 6:
+        raise ValueError(f"draw between 1 and 6 examples, got N = {N}")
+    terms = [np.outer(A[n], dZ[n]) for n in range(N)]
+    total = A.T @ dZ
+    vmax_terms = max(float(np.abs(np.array(terms)).max()), 1e-12)
+    vmax_total = max(float(np.abs(total).max()), 1e-12)
+    fig, axes = plt.subplots(1, N + 1, figsize=(2.0 * (N + 1) + 0.6, 2.9))
+    axes = np.atleast_1d(axes)
+    for n, (ax, term) in enumerate(zip(axes[:-1], terms, strict=True)):
+        _annotated_heatmap(ax, term, vmax_terms)
+        ax.set_title(f"example {n}:\n$A[{n}]^\\top dZ[{n}]$", fontsize=9)
+        ax.text(1.08 if n < N - 1 else 1.1, 0.5, "+" if n < N - 1 else "=",
+                transform=ax.transAxes, ha="center", va="center", fontsize=16)
+    _annotated_heatmap(axes[-1], total, vmax_total)
+    axes[-1].set_title(f"$dW = A^\\top dZ$\n{total.shape}", fontsize=9)
+    axes[0].set_ylabel(f"input feature $d$ (D = {A.shape[1]})")
+    for ax in axes:
+        ax.set_xlabel(f"unit $h$ (H = {dZ.shape[1]})", fontsize=8)
+    fig.suptitle(title or "The weights are shared by every example, so their gradient is a "
+                 "sum over the batch", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_step_size_tradeoff(h, errors, thresholds=(1e-7, 1e-2), ax=None, title=None):
+    """Relative error of finite-difference derivatives against the step size, log-log.
+
+    One line per method (e.g. forward and central differences, float64 and float32),
+    the best step of each marked with a star, dashed guides proportional to ``h`` and
+    ``h**2`` (the truncation error of forward and central differences), and dotted
+    horizontal lines at the `thresholds` of a gradient check. Errors of exactly 0 are
+    drawn at 1e-17 so that they stay on the log scale.
+
+    Parameters
+    ----------
+    h : array_like, shape (M,)
+        Step sizes, positive.
+    errors : dict of str -> array_like, each of shape (M,)
+        Label -> relative error at each step size.
+    thresholds : sequence of float, default (1e-7, 1e-2)
+        Levels to draw: below the first a float64 check is clean, above the last the
+        gradient is wrong.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw into; a new figure is made if omitted.
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    h = np.asarray(h, dtype=float)
+    if h.ndim != 1 or h.size < 2 or np.any(h <= 0):
+        raise ValueError("h must be a 1-D array of at least two positive step sizes")
+    items = [(str(k), np.asarray(v, dtype=float)) for k, v in dict(errors).items()]
+    if not items or any(v.shape != h.shape for _, v in items):
+        raise ValueError(f"errors must map labels to arrays of shape {h.shape}")
+    fig, ax = _new_axes(ax, (7.4, 4.4))
+    floor = 1e-17
+    for label, err in items:
+        err = np.maximum(err, floor)
+        (line,) = ax.loglog(h, err, marker="o", ms=3, lw=1.4, label=label)
+        best = int(np.argmin(err))
+        ax.loglog(h[best], err[best], marker="*", ms=13, color=line.get_color(),
+                  markeredgecolor="black", zorder=4)
+    top = max(float(np.maximum(err, floor).max()) for _, err in items)
+    bottom = min(float(np.maximum(err, floor).min()) for _, err in items)
+    at_largest_h = max(float(np.maximum(err[np.argmax(h)], floor)) for _, err in items)
+    for power, text in ((1, r"$\propto h$"), (2, r"$\propto h^2$")):
+        guide = 2 * at_largest_h * (h / h.max()) ** power
+        ax.loglog(h, guide, color="gray", lw=1, linestyle="--")
+        shown = np.flatnonzero(guide > bottom)
+        where = shown[len(shown) // 3] if shown.size else int(np.argmax(h))
+        ax.text(h[where], guide[where], text, color="gray", fontsize=9, ha="right",
+                va="bottom")
+    for level in thresholds:
+        ax.axhline(level, color="black", lw=0.8, linestyle=":")
+        ax.text(h.min(), level, f" {level:.0e}", va="bottom", ha="left", fontsize=8)
+    ax.set_ylim(bottom / 10, 10 * top)
+    ax.set_xlabel("step size $h$")
+    ax.set_ylabel("relative error of the numerical derivative")
+    ax.set_title(title or "Truncation error (right) against round-off error (left)")
+    ax.legend(fontsize=8, loc="lower right")
+    if len(fig.axes) == 1:
+        fig.tight_layout()
+    return fig
+
+
+__all__ += [
+    "plot_outer_product",
+    "plot_sum_of_outer_products",
+    "plot_step_size_tradeoff",
+]

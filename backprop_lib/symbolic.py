@@ -576,3 +576,133 @@ def numerical_jacobian(f, x, h=1e-6):
         fm = np.asarray(f(x - step), dtype=float)
         columns.append((fp - fm) / (2 * h))
     return np.stack(columns, axis=-1)
+
+
+# ---------------------------------------------------------------------------
+# Notebook 06 (dense_layer_backprop): the last layer in the column convention,
+# with an arbitrary cost of the softmax output
+# ---------------------------------------------------------------------------
+
+
+def _check_size(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _cost_derivatives_as_g(expr, g):
+    """Replace SymPy's ``Subs(Derivative(C(..., xi, ...), xi), xi, ...)`` by ``g[position]``.
+
+    Differentiating ``C(s_0(W), ..., s_{K-1}(W))`` for an undefined function ``C`` gives one
+    such ``Subs`` per argument of ``C``: the partial derivative of ``C`` in that slot,
+    evaluated at the softmax. Its slot number says which ``dC/ds_k`` it is.
+    """
+    replacements = {}
+    for sub in expr.atoms(sp.Subs):
+        (slot_variable,) = sub.variables
+        replacements[sub] = g[sub.expr.expr.args.index(slot_variable)]
+    return expr.xreplace(replacements)
+
+
+def _softmax_exp_in_s(expr, z, s):
+    """Rewrite ``exp(n z_m)`` as ``(s_m Z)**n`` and the softmax denominator as ``Z``.
+
+    ``z`` holds the logits as expressions (``W a + b``), so SymPy has already merged
+    ``exp(z_m)**2`` into ``exp(2 z_m)``: each exponent is matched as an integer multiple
+    of one logit.
+    """
+    K = len(z)
+    expr = expr.subs(sum(sp.exp(z[m]) for m in range(K)), _Z)
+
+    def in_s(exponent):
+        for m in range(K):
+            n = sp.cancel(exponent / z[m])
+            if n.is_Integer:
+                return (s[m] * _Z) ** n
+        return sp.exp(exponent)
+
+    expr = expr.replace(lambda e: isinstance(e, sp.exp), lambda e: in_s(e.args[0]))
+    return sp.expand(expr)
+
+
+def last_layer_gradient(K=3, D=2):
+    """The last layer ``z = W a + b``, ``s = softmax(z)``, cost ``C(s)``, differentiated two ways.
+
+    Column convention, one example: ``a`` (D, 1), ``W`` (K, D), ``b`` (K, 1), every entry
+    its own symbol. The cost ``C`` is an undefined SymPy function of the K softmax outputs,
+    so the result holds for ANY cost; its partial derivatives ``g_k = dC/ds_k`` stay
+    symbolic (``Derivative(C(s0, ..), s_k)``).
+
+    *Direct route*: ``sympy.diff`` of the whole composite ``C(softmax(W a + b))`` with
+    respect to every ``W_ij``, ``b_i`` and ``a_j``, rewritten in the outputs ``s_k``.
+
+    *Chain-rule route* (the componentwise formula of notebook 06)::
+
+        dC/dW_ij = sum_k sum_m g_k J_km dz_m/dW_ij,   dz_m/dW_ij = delta_mi a_j,
+
+    which collapses to ``dz_i a_j`` with ``dz = J^T g``: the outer product ``dz a^T``;
+    likewise ``dC/db = dz`` and ``dC/da = W^T dz``.
+
+    Parameters
+    ----------
+    K : int, default 3
+        Number of classes (outputs of the layer), >= 2.
+    D : int, default 2
+        Number of inputs of the layer, >= 1.
+
+    Returns
+    -------
+    dict of SymPy objects
+        ``"a"`` (D, 1), ``"W"`` (K, D), ``"b"`` (K, 1): the symbols;
+        ``"z"`` (K, 1): ``W a + b``; ``"s"`` (K, 1): output symbols ``s0..``;
+        ``"cost"``: ``C(softmax(W a + b))``; ``"g"`` (K, 1): ``dC/ds_k``;
+        ``"J"`` (K, K): ``diag(s) - s s^T``;
+        ``"dz_dW"``: Array of shape (K, K, D), ``[m, i, j] = dz_m/dW_ij`` from ``diff``;
+        ``"dz_dW_minus_delta"``: ``dz_dW`` minus ``KroneckerDelta(m, i) a_j`` (zeros);
+        ``"double_sum"`` (K, D): ``sum_k sum_m g_k J_km dz_m/dW_ij``, expanded;
+        ``"dz"`` (K, 1): ``J^T g``; ``"dW_outer"`` (K, D): ``dz a^T``;
+        ``"dW"`` (K, D), ``"db"`` (K, 1), ``"da"`` (D, 1): the direct route, in ``s`` and
+        ``g``; ``"dW_minus_outer"``, ``"double_sum_minus_outer"``, ``"db_minus_dz"``,
+        ``"da_minus_WT_dz"``: the differences between the routes (zero matrices).
+    """
+    K, D = _check_K(K), _check_size(D, "D")
+    a = sp.Matrix(sp.symbols(f"a0:{D}", real=True))
+    W = sp.Matrix(K, D, lambda i, j: sp.Symbol(f"W{i}{j}", real=True))
+    b = sp.Matrix(sp.symbols(f"b0:{K}", real=True))
+    s = prob_symbols(K)
+    z = W * a + b
+    e = z.applyfunc(sp.exp)
+    C = sp.Function("C")
+    cost = C(*(e / sum(e)))
+    g = sp.Matrix([sp.Derivative(C(*s), s[k]) for k in range(K)])
+
+    def direct(variable):
+        return _softmax_exp_in_s(_cost_derivatives_as_g(sp.diff(cost, variable), g), z, s)
+
+    J = softmax_jacobian_formula(K)
+    dz_dW = sp.Array([[[sp.diff(z[m], W[i, j]) for j in range(D)] for i in range(K)]
+                      for m in range(K)])
+    delta = sp.Array([[[sp.KroneckerDelta(m, i) * a[j] for j in range(D)] for i in range(K)]
+                      for m in range(K)])
+    double_sum = sp.Matrix(K, D, lambda i, j: sp.expand(sum(
+        g[k] * J[k, m] * dz_dW[m, i, j] for k in range(K) for m in range(K))))
+    dz = J.T * g
+    dW_outer = dz * a.T
+    dW, db, da = W.applyfunc(direct), b.applyfunc(direct), a.applyfunc(direct)
+
+    def zero(M):
+        return M.applyfunc(sp.expand)
+
+    return {
+        "a": a, "W": W, "b": b, "z": z, "s": s, "cost": cost, "g": g, "J": J,
+        "dz_dW": dz_dW, "dz_dW_minus_delta": (dz_dW - delta).applyfunc(sp.simplify),
+        "double_sum": double_sum, "dz": dz, "dW_outer": dW_outer,
+        "dW": dW, "db": db, "da": da,
+        "dW_minus_outer": zero(dW - dW_outer),
+        "double_sum_minus_outer": zero(double_sum - dW_outer),
+        "db_minus_dz": zero(db - dz),
+        "da_minus_WT_dz": zero(da - W.T * dz),
+    }
+
+
+__all__ += ["last_layer_gradient"]

@@ -434,3 +434,40 @@ def test_next_hint_button_reveals_hints_one_by_one(student):
     second = hint_box.inner_text()
     screenshot(page, "student_next_hint")
     assert re.search(r"Hint 2 of \d+", second), second
+
+
+# ---------------------------------------------------------------------------
+# notebook 06 (dense_layer_backprop): its solutions build runs clean in JupyterLab
+# ---------------------------------------------------------------------------
+
+DENSE_SOURCE = ROOT / "course" / "06_dense_layer_backprop.md"
+
+
+@pytest.fixture(scope="module")
+def dense_layer_notebook(lab):
+    """The solutions build of notebook 06, written next to the others in the running server."""
+    if not DENSE_SOURCE.exists():
+        pytest.skip(f"{DENSE_SOURCE.name} does not exist yet")
+    built = release.build_source(DENSE_SOURCE)
+    (lab["root"] / "solutions" / built.filename).write_text(built.solutions, encoding="utf-8")
+    return built.filename
+
+
+def test_dense_layer_notebook_runs_clean_and_every_check_passes(browser, lab, runs,
+                                                                dense_layer_notebook):
+    """Notebook 06 (solutions): Run All shows no traceback and every check panel "passed"."""
+    page, notebook = open_and_start_run_all(browser, lab, "solutions", dense_layer_notebook)
+    try:
+        wait_for_run_all(page)
+        cells = cell_reports(notebook)
+        assert_ran_without_tracebacks(cells)
+        statuses = panel_statuses(cells)
+        assert set(statuses) == set(release.checked_exercises(DENSE_SOURCE.read_text()))
+        assert set(statuses.values()) == {"passed"}, statuses
+        figures = notebook.locator(".jp-OutputArea img")
+        assert figures.count() >= 4, "the notebook's figures did not render"
+        panel = notebook.locator(".jp-CodeCell", has=page.locator(".backprop-check")).last
+        panel.scroll_into_view_if_needed()
+        screenshot(page, "dense_layer_backprop_solutions")
+    finally:
+        page.close()
