@@ -187,12 +187,14 @@ def _dim_size(d, sizes):
     return 3.0
 
 
-def _format_shape(shape):
-    names = [_dim_name(d) for d in shape]
+def _format_shape(shape, labels=None):
+    labels = labels or {}
+    names = [labels.get(_dim_name(d), _dim_name(d)) for d in shape]
     return "(" + names[0] + ",)" if len(names) == 1 else "(" + ", ".join(names) + ")"
 
 
-def shape_diagram(operands, result=None, ops="@", sizes=None, title=None, ax=None):
+def shape_diagram(operands, result=None, ops="@", sizes=None, title=None, ax=None,
+                  labels=None, legend=None):
     """Draw arrays as labelled boxes to show how their shapes combine.
 
     Each array is a rectangle whose height follows its number of rows and
@@ -222,12 +224,21 @@ def shape_diagram(operands, result=None, ops="@", sizes=None, title=None, ax=Non
         ``"(N, D) @ (D, H) -> (N, H)"``.
     ax : matplotlib.axes.Axes, optional
         Axes to draw into; a new figure is made if omitted.
+    labels : dict, optional
+        Text drawn for a dimension name instead of the name itself. Two dimensions of the
+        same size that play different roles can so keep their own colours: e.g.
+        ``{"K_sum": "K (k)", "K_out": "K (j)"}`` for the summed and the surviving ``K`` of
+        ``(1, K) @ (K, K)``.
+    legend : dict, optional
+        Dimension name -> what it does (e.g. ``"summed over"``), drawn under the boxes
+        as a legend in that dimension's colour.
 
     Returns
     -------
     fig : matplotlib.figure.Figure
     """
     operands = list(operands)
+    labels = dict(labels or {})
     if not operands:
         raise ValueError("operands must hold at least one (label, shape) pair")
     sizes = dict(sizes or {})
@@ -266,7 +277,8 @@ def shape_diagram(operands, result=None, ops="@", sizes=None, title=None, ax=Non
             rows, cols = core
             h, w = _dim_size(rows, sizes), _dim_size(cols, sizes)
         # room for the row label on the left of the box
-        row_room = 0.2 * len(_dim_name(rows)) + 0.2 if rows is not None else 0.1
+        row_room = 0.2 * len(labels.get(_dim_name(rows), _dim_name(rows))) + 0.2 \
+            if rows is not None else 0.1
         if idx > 0:
             symbol = "=" if (result is not None and idx == len(items) - 1) else ops[idx - 1]
             ax.text(x + 0.55, 0, symbol, ha="center", va="center", fontsize=18)
@@ -285,17 +297,17 @@ def shape_diagram(operands, result=None, ops="@", sizes=None, title=None, ax=Non
         # column dimension on top, row dimension on the left
         top = y0 + h + (0.45 if stack is not None else 0.08)
         cname = _dim_name(cols)
-        ax.text(x + w / 2, top, cname, ha="center", va="bottom", fontsize=label_fs,
-                color=colours[cname], fontweight="bold")
+        ax.text(x + w / 2, top, labels.get(cname, cname), ha="center", va="bottom",
+                fontsize=label_fs, color=colours[cname], fontweight="bold")
         if rows is not None:
             rname = _dim_name(rows)
-            ax.text(x - 0.08, 0, rname, ha="right", va="center", fontsize=label_fs,
-                    color=colours[rname], fontweight="bold")
+            ax.text(x - 0.08, 0, labels.get(rname, rname), ha="right", va="center",
+                    fontsize=label_fs, color=colours[rname], fontweight="bold")
         if stack is not None:
             sname = _dim_name(stack)
-            ax.text(x + w + 0.45, y0 + h + 0.35, sname, ha="left", va="bottom",
-                    fontsize=label_fs, color=colours[sname], fontweight="bold")
-        shape_text = _format_shape(shape)
+            ax.text(x + w + 0.45, y0 + h + 0.35, labels.get(sname, sname), ha="left",
+                    va="bottom", fontsize=label_fs, color=colours[sname], fontweight="bold")
+        shape_text = _format_shape(shape, labels)
         if w >= 0.22 * len(label) + 0.2 and h >= 0.4:
             ax.text(x + w / 2, 0, label, ha="center", va="center", fontsize=13)
         else:  # too narrow for the name: write it under the box, with the shape
@@ -303,19 +315,27 @@ def shape_diagram(operands, result=None, ops="@", sizes=None, title=None, ax=Non
         ax.text(x + w / 2, y0 - 0.2, shape_text, ha="center", va="top",
                 fontsize=10, family="monospace")
         x += w + (0.5 if stack is not None else 0.0)
+    legend = dict(legend or {})
+    for row, (name, text) in enumerate(legend.items()):
+        if name not in colours:
+            raise ValueError(f"legend names a dimension {name!r} that no array has")
+        ax.text(x_start, -max_h / 2 - 1.25 - 0.5 * row,
+                f"{labels.get(name, name)}: {text}", ha="left", va="top", fontsize=10,
+                color=colours[name], fontweight="bold")
     ax.set_xlim(x_start - 0.3, x + 0.4)
-    ax.set_ylim(-max_h / 2 - 1.3, max_h / 2 + 1.0)
+    ax.set_ylim(-max_h / 2 - 1.3 - 0.5 * len(legend), max_h / 2 + 1.0)
     ax.set_aspect("equal")
     ax.axis("off")
     if title is None:
-        lhs = _format_shape(items[0][1])
+        lhs = _format_shape(items[0][1], labels)
         for op, (_, s) in zip(ops, items[1 : len(operands)], strict=True):
-            lhs += f" {op} {_format_shape(s)}"
-        title = lhs + (f"  ->  {_format_shape(items[-1][1])}" if result is not None else "")
+            lhs += f" {op} {_format_shape(s, labels)}"
+        title = lhs + (f"  ->  {_format_shape(items[-1][1], labels)}"
+                       if result is not None else "")
     ax.set_title(title)
     if fig_needed:
         width = min(14.0, max(5.0, 0.9 * (x + 1.2)))
-        fig.set_size_inches(width, max(2.4, 0.75 * (max_h + 2.4)))
+        fig.set_size_inches(width, max(2.4, 0.75 * (max_h + 2.4 + 0.5 * len(legend))))
     return fig
 
 
