@@ -486,11 +486,12 @@ def plot_log_softmax_stability(max_gap=1000.0, dtype=np.float64, ax=None):
 
 
 def plot_softmax_vs_sigmoid(max_diff=8.0, ax=None):
-    """For K = 2, ``softmax([z1, z2])[0]`` is the sigmoid of ``z1 - z2``.
+    """For K = 2, the first softmax output ``s_1`` is the sigmoid of ``z_1 - z_2``.
 
-    Plots the first softmax probability of two logits against their difference
-    ``d = z1 - z2`` (the curve does not depend on ``z2``, by shift invariance),
-    with the logistic sigmoid of ``d`` dashed on top.
+    Plots ``s_1 = e^{z_1} / (e^{z_1} + e^{z_2})`` (``softmax(z)[0]`` in NumPy, which counts
+    from 0) against the logit difference ``d = z_1 - z_2`` (the curve does not depend on
+    ``z_2``, by shift invariance), with the logistic sigmoid of ``d`` dashed on top. Classes
+    are numbered from 1, as in the formulas.
 
     Parameters
     ----------
@@ -509,10 +510,11 @@ def plot_softmax_vs_sigmoid(max_diff=8.0, ax=None):
     z2 = 3.0  # any value gives the same curve (shift invariance)
     z = np.stack([d + z2, np.full_like(d, z2)], axis=-1)  # (161, 2)
     ax.plot(d, softmax(z)[:, 0], lw=6, alpha=0.4, color="#1f77b4",
-            label=f"softmax([z1, z2])[0]  (z2 = {z2:g}; any z2 gives this curve)")
-    ax.plot(d, sigmoid(d), "k--", lw=1.5, label="sigmoid(z1 - z2)")
+            label=f"$s_1$, the probability of class 1  ($z_2$ = {z2:g}; any $z_2$ gives "
+                  "this curve)")
+    ax.plot(d, sigmoid(d), "k--", lw=1.5, label=r"$\sigma(z_1 - z_2)$")
     ax.set_xlabel("logit difference  $z_1 - z_2$")
-    ax.set_ylabel("probability of class 1")
+    ax.set_ylabel("$s_1$, probability of class 1")
     ax.set_title("Two classes: softmax is the sigmoid of the logit difference")
     ax.legend(fontsize=8, loc="upper left")
     if ax_given is None:
@@ -672,7 +674,7 @@ def chain_rule_diagram(ax=None):
     """Computation graph of one example, ``z -> s -> L``, with the backward pass and shapes.
 
     Forward (top): logits ``z`` (K,) -> softmax -> ``s`` (K,) -> cross-entropy
-    with the target ``y`` -> ``L`` (). Backward (bottom): ``dL/dL = 1`` ->
+    with the one-hot target ``Y`` -> ``L`` (). Backward (bottom): ``dL/dL = 1`` ->
     ``g = dL/ds`` (K,) -> ``g^T J``: a (1, K) row times a (K, K) matrix -> ``dL/dz``
     (K,). The softmax step is the vector-Jacobian product the course is about.
 
@@ -691,10 +693,10 @@ def chain_rule_diagram(ax=None):
     bwd = [(r"$\partial L/\partial z$", "(K,)"), (r"$g = \partial L/\partial s$", "(K,)"),
            (r"$\partial L/\partial L = 1$", "()")]
     fwd_y, bwd_y = 1.0, -1.0
-    ops = ["softmax", "cross-entropy\nwith target $y$"]
+    ops = ["softmax", "cross-entropy\nwith target $Y$"]
     _draw_pass_rows(ax, xs, fwd, bwd, ops, fwd_y=fwd_y, bwd_y=bwd_y, fwd_width=1.5,
                     box_height=0.84, bwd_fontsize=11)
-    back_ops = [r"$g^\top J$:  (1, K) @ (K, K) $\to$ (1, K)", r"$g_k = -y_k / s_k$"]
+    back_ops = [r"$g^\top J$:  (1, K) @ (K, K) $\to$ (1, K)", r"$g_k = -Y_k / s_k$"]
     for x0, x1, label in zip(xs[:-1], xs[1:], back_ops, strict=True):
         ax.text((x0 + x1) / 2, bwd_y - 0.55, label, ha="center", va="top", fontsize=9,
                 color="#d62728")

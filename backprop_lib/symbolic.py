@@ -641,12 +641,12 @@ def cross_entropy_batch_gradient(N=2, K=3, labels=None):
                    for n in range(N)]
     loss = sp.Rational(1, N) * sum(per_example)
     grad_raw = sp.Matrix(N, K, lambda n, j: sp.diff(loss, Z[n, j]))
-    D = [sp.Symbol(f"D_{n}", positive=True) for n in range(N)]
+    q = [sp.Symbol(f"q_{n}", positive=True) for n in range(N)]  # each row's normalising sum
 
     def in_S(expr):
         for n in range(N):
-            expr = expr.subs(denominators[n], D[n])
-            expr = expr.subs({sp.exp(Z[n, k]): S[n, k] * D[n] for k in range(K)})
+            expr = expr.subs(denominators[n], q[n])
+            expr = expr.subs({sp.exp(Z[n, k]): S[n, k] * q[n] for k in range(K)})
         return sp.expand(sp.cancel(expr))
 
     grad_in_S = grad_raw.applyfunc(in_S)

@@ -1,5 +1,5 @@
 """Exercises of notebook 04 (Chain rule and cross-entropy): ``cross_entropy``,
-``softmax_vjp``, ``cross_entropy_grad`` and three questions.
+``jacobian_vjp``, ``softmax_vjp``, ``cross_entropy_grad`` and three questions.
 
 Everything about each exercise lives here: public cases, hidden-case generator,
 reference, named wrong variants and hints (see CONTRIBUTING.md, "Adding an exercise").
@@ -404,19 +404,19 @@ register(Question(
            "the K entries of dL/dz add up to, for any logits? Answer with a number.",
     answer_kind="number",
     answer_hash="6f40bdf0c1dbce6127fc33bb1fe2c99de58e8c24a3f191f05646838c13c43d32",
-    explanation="dL/dz = s - y, and both s and y sum to 1, so the entries sum to 0. More "
-                "generally, any vector-Jacobian product through softmax sums to 0, because "
+    explanation="dL/dz = s - Y, and both s and the one-hot Y sum to 1, so the entries sum to "
+                "0. More generally, any vector-Jacobian product through softmax sums to 0, because "
                 "J (1, ..., 1) = 0: raising every logit together cannot change the loss.",
     wrong_feedback={
         "06dab11745c7fd81e7667e5af08d4e0fcf7ce7276bb218b3add27589ae6bd8f9":
-            "The probabilities s sum to 1, but the gradient is s - y.",
+            "The probabilities s sum to 1, but the gradient is s - Y.",
         "e89747f67542e4ecd129f2b6166576ffd197f756c77b1915c74d8e8c79010059":
             "The entry of the true class is s_c - 1, but the other entries are positive.",
     },
     hints=(
         "Write dL/dz in its simplest form.",
-        "What does s sum to? And the one-hot y?",
-        "Sum of (s - y) = sum of s - sum of y.",
+        "What does s sum to? And the one-hot Y?",
+        "Sum of (s - Y) = sum of s - sum of Y.",
     ),
 ))
 
