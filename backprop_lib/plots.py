@@ -441,16 +441,17 @@ def plot_temperatures(z, temperatures=(0.25, 1.0, 4.0), t_range=(0.05, 50.0)):
 def plot_log_softmax_stability(max_gap=1000.0, dtype=np.float64, ax=None):
     """Compare ``log(softmax(z))`` with ``log_softmax(z)`` as a logit gap grows.
 
-    For two logits ``z = [0, -g]`` the exact log-probability of the second
-    class is ``-g - log(1 + exp(-g))``, roughly ``-g``. Taking the log of an
-    already computed probability fails once ``exp(-g)`` underflows to 0 (near
-    ``g = 745`` in float64, ``g = 104`` in float32): the result is ``-inf``.
-    ``log_softmax`` never forms the tiny probability and stays finite.
+    For two logits ``z = [0, -d]`` the exact log-probability of the second
+    class (``s_2`` in the formulas, index 1 in NumPy) is ``-d - log(1 + exp(-d))``,
+    roughly ``-d``. Taking the log of an already computed probability fails once
+    ``exp(-d)`` underflows to 0 (near ``d = 745`` in float64, ``d = 104`` in
+    float32): the result is ``-inf``. ``log_softmax`` never forms the tiny
+    probability and stays finite.
 
     Parameters
     ----------
     max_gap : float, default 1000
-        Largest gap g on the x-axis.
+        Largest gap d on the x-axis.
     dtype : numpy float dtype, default float64
         Precision of the computation.
     ax : matplotlib.axes.Axes, optional
@@ -471,13 +472,13 @@ def plot_log_softmax_stability(max_gap=1000.0, dtype=np.float64, ax=None):
     ax.plot(gaps, naive, lw=1.5, color="#d62728", label="np.log(softmax(z))  (naive)")
     bad = ~np.isfinite(naive)
     if bad.any():
-        g0 = float(gaps[np.argmax(bad)])
-        ax.axvline(g0, color="#d62728", linestyle=":", lw=1)
-        ax.annotate(f"g = {g0:.0f}: softmax gives 0,\nlog gives -inf", xy=(g0, -g0),
+        d0 = float(gaps[np.argmax(bad)])
+        ax.axvline(d0, color="#d62728", linestyle=":", lw=1)
+        ax.annotate(f"d = {d0:.0f}: softmax gives 0,\nlog gives -inf", xy=(d0, -d0),
                     xytext=(0.5, 0.75), textcoords="axes fraction", fontsize=9,
                     arrowprops={"arrowstyle": "->", "color": "#d62728"}, color="#d62728")
-    ax.set_xlabel("logit gap g, with z = [0, -g]")
-    ax.set_ylabel(r"$\log s_1$")
+    ax.set_xlabel("logit gap d, with z = [0, -d]")
+    ax.set_ylabel(r"$\log s_2$, the second class")
     ax.set_title(f"log-probability of the losing class ({np.dtype(dtype).name})")
     ax.legend(loc="lower left")
     if ax_given is None:
