@@ -187,12 +187,14 @@ def _dim_size(d, sizes):
     return 3.0
 
 
-def _format_shape(shape):
-    names = [_dim_name(d) for d in shape]
+def _format_shape(shape, labels=None):
+    labels = labels or {}
+    names = [labels.get(_dim_name(d), _dim_name(d)) for d in shape]
     return "(" + names[0] + ",)" if len(names) == 1 else "(" + ", ".join(names) + ")"
 
 
-def shape_diagram(operands, result=None, ops="@", sizes=None, title=None, ax=None):
+def shape_diagram(operands, result=None, ops="@", sizes=None, title=None, ax=None,
+                  labels=None, legend=None):
     """Draw arrays as labelled boxes to show how their shapes combine.
 
     Each array is a rectangle whose height follows its number of rows and
@@ -222,12 +224,21 @@ def shape_diagram(operands, result=None, ops="@", sizes=None, title=None, ax=Non
         ``"(N, D) @ (D, H) -> (N, H)"``.
     ax : matplotlib.axes.Axes, optional
         Axes to draw into; a new figure is made if omitted.
+    labels : dict, optional
+        Text drawn for a dimension name instead of the name itself. Two dimensions of the
+        same size that play different roles can so keep their own colours: e.g.
+        ``{"K_sum": "K (k)", "K_out": "K (j)"}`` for the summed and the surviving ``K`` of
+        ``(1, K) @ (K, K)``.
+    legend : dict, optional
+        Dimension name -> what it does (e.g. ``"summed over"``), drawn under the boxes
+        as a legend in that dimension's colour.
 
     Returns
     -------
     fig : matplotlib.figure.Figure
     """
     operands = list(operands)
+    labels = dict(labels or {})
     if not operands:
         raise ValueError("operands must hold at least one (label, shape) pair")
     sizes = dict(sizes or {})
@@ -266,7 +277,8 @@ def shape_diagram(operands, result=None, ops="@", sizes=None, title=None, ax=Non
             rows, cols = core
             h, w = _dim_size(rows, sizes), _dim_size(cols, sizes)
         # room for the row label on the left of the box
-        row_room = 0.2 * len(_dim_name(rows)) + 0.2 if rows is not None else 0.1
+        row_room = 0.2 * len(labels.get(_dim_name(rows), _dim_name(rows))) + 0.2 \
+            if rows is not None else 0.1
         if idx > 0:
             symbol = "=" if (result is not None and idx == len(items) - 1) else ops[idx - 1]
             ax.text(x + 0.55, 0, symbol, ha="center", va="center", fontsize=18)
@@ -285,17 +297,17 @@ def shape_diagram(operands, result=None, ops="@", sizes=None, title=None, ax=Non
         # column dimension on top, row dimension on the left
         top = y0 + h + (0.45 if stack is not None else 0.08)
         cname = _dim_name(cols)
-        ax.text(x + w / 2, top, cname, ha="center", va="bottom", fontsize=label_fs,
-                color=colours[cname], fontweight="bold")
+        ax.text(x + w / 2, top, labels.get(cname, cname), ha="center", va="bottom",
+                fontsize=label_fs, color=colours[cname], fontweight="bold")
         if rows is not None:
             rname = _dim_name(rows)
-            ax.text(x - 0.08, 0, rname, ha="right", va="center", fontsize=label_fs,
-                    color=colours[rname], fontweight="bold")
+            ax.text(x - 0.08, 0, labels.get(rname, rname), ha="right", va="center",
+                    fontsize=label_fs, color=colours[rname], fontweight="bold")
         if stack is not None:
             sname = _dim_name(stack)
-            ax.text(x + w + 0.45, y0 + h + 0.35, sname, ha="left", va="bottom",
-                    fontsize=label_fs, color=colours[sname], fontweight="bold")
-        shape_text = _format_shape(shape)
+            ax.text(x + w + 0.45, y0 + h + 0.35, labels.get(sname, sname), ha="left",
+                    va="bottom", fontsize=label_fs, color=colours[sname], fontweight="bold")
+        shape_text = _format_shape(shape, labels)
         if w >= 0.22 * len(label) + 0.2 and h >= 0.4:
             ax.text(x + w / 2, 0, label, ha="center", va="center", fontsize=13)
         else:  # too narrow for the name: write it under the box, with the shape
@@ -303,19 +315,27 @@ def shape_diagram(operands, result=None, ops="@", sizes=None, title=None, ax=Non
         ax.text(x + w / 2, y0 - 0.2, shape_text, ha="center", va="top",
                 fontsize=10, family="monospace")
         x += w + (0.5 if stack is not None else 0.0)
+    legend = dict(legend or {})
+    for row, (name, text) in enumerate(legend.items()):
+        if name not in colours:
+            raise ValueError(f"legend names a dimension {name!r} that no array has")
+        ax.text(x_start, -max_h / 2 - 1.25 - 0.5 * row,
+                f"{labels.get(name, name)}: {text}", ha="left", va="top", fontsize=10,
+                color=colours[name], fontweight="bold")
     ax.set_xlim(x_start - 0.3, x + 0.4)
-    ax.set_ylim(-max_h / 2 - 1.3, max_h / 2 + 1.0)
+    ax.set_ylim(-max_h / 2 - 1.3 - 0.5 * len(legend), max_h / 2 + 1.0)
     ax.set_aspect("equal")
     ax.axis("off")
     if title is None:
-        lhs = _format_shape(items[0][1])
+        lhs = _format_shape(items[0][1], labels)
         for op, (_, s) in zip(ops, items[1 : len(operands)], strict=True):
-            lhs += f" {op} {_format_shape(s)}"
-        title = lhs + (f"  ->  {_format_shape(items[-1][1])}" if result is not None else "")
+            lhs += f" {op} {_format_shape(s, labels)}"
+        title = lhs + (f"  ->  {_format_shape(items[-1][1], labels)}"
+                       if result is not None else "")
     ax.set_title(title)
     if fig_needed:
         width = min(14.0, max(5.0, 0.9 * (x + 1.2)))
-        fig.set_size_inches(width, max(2.4, 0.75 * (max_h + 2.4)))
+        fig.set_size_inches(width, max(2.4, 0.75 * (max_h + 2.4 + 0.5 * len(legend))))
     return fig
 
 
@@ -421,16 +441,17 @@ def plot_temperatures(z, temperatures=(0.25, 1.0, 4.0), t_range=(0.05, 50.0)):
 def plot_log_softmax_stability(max_gap=1000.0, dtype=np.float64, ax=None):
     """Compare ``log(softmax(z))`` with ``log_softmax(z)`` as a logit gap grows.
 
-    For two logits ``z = [0, -g]`` the exact log-probability of the second
-    class is ``-g - log(1 + exp(-g))``, roughly ``-g``. Taking the log of an
-    already computed probability fails once ``exp(-g)`` underflows to 0 (near
-    ``g = 745`` in float64, ``g = 104`` in float32): the result is ``-inf``.
-    ``log_softmax`` never forms the tiny probability and stays finite.
+    For two logits ``z = [0, -d]`` the exact log-probability of the second
+    class (``s_2`` in the formulas, index 1 in NumPy) is ``-d - log(1 + exp(-d))``,
+    roughly ``-d``. Taking the log of an already computed probability fails once
+    ``exp(-d)`` underflows to 0 (near ``d = 745`` in float64, ``d = 104`` in
+    float32): the result is ``-inf``. ``log_softmax`` never forms the tiny
+    probability and stays finite.
 
     Parameters
     ----------
     max_gap : float, default 1000
-        Largest gap g on the x-axis.
+        Largest gap d on the x-axis.
     dtype : numpy float dtype, default float64
         Precision of the computation.
     ax : matplotlib.axes.Axes, optional
@@ -451,13 +472,13 @@ def plot_log_softmax_stability(max_gap=1000.0, dtype=np.float64, ax=None):
     ax.plot(gaps, naive, lw=1.5, color="#d62728", label="np.log(softmax(z))  (naive)")
     bad = ~np.isfinite(naive)
     if bad.any():
-        g0 = float(gaps[np.argmax(bad)])
-        ax.axvline(g0, color="#d62728", linestyle=":", lw=1)
-        ax.annotate(f"g = {g0:.0f}: softmax gives 0,\nlog gives -inf", xy=(g0, -g0),
+        d0 = float(gaps[np.argmax(bad)])
+        ax.axvline(d0, color="#d62728", linestyle=":", lw=1)
+        ax.annotate(f"d = {d0:.0f}: softmax gives 0,\nlog gives -inf", xy=(d0, -d0),
                     xytext=(0.5, 0.75), textcoords="axes fraction", fontsize=9,
                     arrowprops={"arrowstyle": "->", "color": "#d62728"}, color="#d62728")
-    ax.set_xlabel("logit gap g, with z = [0, -g]")
-    ax.set_ylabel(r"$\log s_1$")
+    ax.set_xlabel("logit gap d, with z = [0, -d]")
+    ax.set_ylabel(r"$\log s_2$, the second class")
     ax.set_title(f"log-probability of the losing class ({np.dtype(dtype).name})")
     ax.legend(loc="lower left")
     if ax_given is None:
@@ -466,11 +487,12 @@ def plot_log_softmax_stability(max_gap=1000.0, dtype=np.float64, ax=None):
 
 
 def plot_softmax_vs_sigmoid(max_diff=8.0, ax=None):
-    """For K = 2, ``softmax([z1, z2])[0]`` is the sigmoid of ``z1 - z2``.
+    """For K = 2, the first softmax output ``s_1`` is the sigmoid of ``z_1 - z_2``.
 
-    Plots the first softmax probability of two logits against their difference
-    ``d = z1 - z2`` (the curve does not depend on ``z2``, by shift invariance),
-    with the logistic sigmoid of ``d`` dashed on top.
+    Plots ``s_1 = e^{z_1} / (e^{z_1} + e^{z_2})`` (``softmax(z)[0]`` in NumPy, which counts
+    from 0) against the logit difference ``d = z_1 - z_2`` (the curve does not depend on
+    ``z_2``, by shift invariance), with the logistic sigmoid of ``d`` dashed on top. Classes
+    are numbered from 1, as in the formulas.
 
     Parameters
     ----------
@@ -489,10 +511,11 @@ def plot_softmax_vs_sigmoid(max_diff=8.0, ax=None):
     z2 = 3.0  # any value gives the same curve (shift invariance)
     z = np.stack([d + z2, np.full_like(d, z2)], axis=-1)  # (161, 2)
     ax.plot(d, softmax(z)[:, 0], lw=6, alpha=0.4, color="#1f77b4",
-            label=f"softmax([z1, z2])[0]  (z2 = {z2:g}; any z2 gives this curve)")
-    ax.plot(d, sigmoid(d), "k--", lw=1.5, label="sigmoid(z1 - z2)")
+            label=f"$s_1$, the probability of class 1  ($z_2$ = {z2:g}; any $z_2$ gives "
+                  "this curve)")
+    ax.plot(d, sigmoid(d), "k--", lw=1.5, label=r"$\sigma(z_1 - z_2)$")
     ax.set_xlabel("logit difference  $z_1 - z_2$")
-    ax.set_ylabel("probability of class 1")
+    ax.set_ylabel("$s_1$, probability of class 1")
     ax.set_title("Two classes: softmax is the sigmoid of the logit difference")
     ax.legend(fontsize=8, loc="upper left")
     if ax_given is None:
@@ -652,7 +675,7 @@ def chain_rule_diagram(ax=None):
     """Computation graph of one example, ``z -> s -> L``, with the backward pass and shapes.
 
     Forward (top): logits ``z`` (K,) -> softmax -> ``s`` (K,) -> cross-entropy
-    with the target ``y`` -> ``L`` (). Backward (bottom): ``dL/dL = 1`` ->
+    with the one-hot target ``Y`` -> ``L`` (). Backward (bottom): ``dL/dL = 1`` ->
     ``g = dL/ds`` (K,) -> ``g^T J``: a (1, K) row times a (K, K) matrix -> ``dL/dz``
     (K,). The softmax step is the vector-Jacobian product the course is about.
 
@@ -671,10 +694,10 @@ def chain_rule_diagram(ax=None):
     bwd = [(r"$\partial L/\partial z$", "(K,)"), (r"$g = \partial L/\partial s$", "(K,)"),
            (r"$\partial L/\partial L = 1$", "()")]
     fwd_y, bwd_y = 1.0, -1.0
-    ops = ["softmax", "cross-entropy\nwith target $y$"]
+    ops = ["softmax", "cross-entropy\nwith target $Y$"]
     _draw_pass_rows(ax, xs, fwd, bwd, ops, fwd_y=fwd_y, bwd_y=bwd_y, fwd_width=1.5,
                     box_height=0.84, bwd_fontsize=11)
-    back_ops = [r"$g^\top J$:  (1, K) @ (K, K) $\to$ (1, K)", r"$g_k = -y_k / s_k$"]
+    back_ops = [r"$g^\top J$:  (1, K) @ (K, K) $\to$ (1, K)", r"$g_k = -Y_k / s_k$"]
     for x0, x1, label in zip(xs[:-1], xs[1:], back_ops, strict=True):
         ax.text((x0 + x1) / 2, bwd_y - 0.55, label, ha="center", va="top", fontsize=9,
                 color="#d62728")

@@ -82,9 +82,13 @@ def prob_symbols(K=3):
 
 
 def target_symbols(K=3):
-    """Target symbols ``y0..y{K-1}`` (non-negative) as a column Matrix of shape (K, 1)."""
+    """Target symbols ``Y0..Y{K-1}`` (non-negative) as a column Matrix of shape (K, 1).
+
+    The course writes targets with a capital ``Y`` (one-hot or probability vectors) and keeps
+    the small ``y`` for integer class labels.
+    """
     K = _check_K(K)
-    return sp.Matrix(sp.symbols(f"y0:{K}", nonnegative=True))
+    return sp.Matrix(sp.symbols(f"Y0:{K}", nonnegative=True))
 
 
 _Z = sp.Symbol("Z", positive=True)
@@ -576,6 +580,91 @@ def numerical_jacobian(f, x, h=1e-6):
         fm = np.asarray(f(x - step), dtype=float)
         columns.append((fp - fm) / (2 * h))
     return np.stack(columns, axis=-1)
+
+
+# ---------------------------------------------------------------------------
+# Notebook 04: the batch gradient (S - Y) / N, componentwise
+# (chain_rule_cross_entropy author's section)
+# ---------------------------------------------------------------------------
+
+__all__ += ["cross_entropy_batch_gradient"]
+
+
+def _batch_symbols(name, N, K, **assumptions):
+    """A Matrix (N, K) of symbols ``name_{nk}`` (0-based n and k, like NumPy)."""
+    return sp.Matrix(N, K, lambda n, k: sp.Symbol(f"{name}_{{{n}{k}}}", **assumptions))
+
+
+def cross_entropy_batch_gradient(N=2, K=3, labels=None):
+    """Gradient of the MEAN cross-entropy of a batch with respect to every logit.
+
+    ``L = (1/N) sum_n L_n`` with ``L_n = -sum_k Y[n, k] log S[n, k]`` and
+    ``S[n, :] = softmax(Z[n, :])``. SymPy differentiates ``L`` with respect to each of the
+    ``N K`` logits ``Z[n, j]``; the result, rewritten in the probabilities, is ``(S - Y) / N``.
+
+    Parameters
+    ----------
+    N : int, default 2
+        Batch size (>= 1).
+    K : int, default 3
+        Number of classes (>= 2).
+    labels : sequence of int, optional
+        Integer labels ``y`` of shape (N,), 0-based: the targets are then one-hot rows.
+        By default the targets are symbols ``Y_{nk}`` whose rows sum to one (probability
+        targets), a fact the derivation uses in its last step.
+
+    Returns
+    -------
+    dict of SymPy objects
+        ``"Z"``, ``"S"``, ``"Y"``: Matrices of shape (N, K); ``"loss"``: L in the logits;
+        ``"grad_raw"``: ``dL/dZ`` from ``diff``, shape (N, K), in exponential form;
+        ``"grad_in_S"``: the same rewritten in ``S`` before using that each row of ``Y``
+        sums to one; ``"grad"``: after using it, shape (N, K); ``"minus_target"``:
+        ``grad - (S - Y) / N`` (the zero matrix); ``"cross_terms"``: the derivative of
+        ``L_n`` with respect to the logits of every OTHER example ``m != n`` (all zero).
+    """
+    K = _check_K(K)
+    if isinstance(N, bool) or not isinstance(N, (int, np.integer)) or N < 1:
+        raise ValueError(f"N must be an integer >= 1, got {N!r}")
+    N = int(N)
+    Z = _batch_symbols("Z", N, K, real=True)
+    S = _batch_symbols("S", N, K, positive=True)
+    if labels is None:
+        Y = _batch_symbols("Y", N, K, nonnegative=True)
+    else:
+        labels = [int(c) for c in labels]
+        if len(labels) != N or not all(0 <= c < K for c in labels):
+            raise ValueError(f"labels must be {N} integers in [0, {K - 1}], got {labels!r}")
+        Y = sp.Matrix(N, K, lambda n, k: sp.Integer(int(k == labels[n])))
+    denominators = [sum(sp.exp(Z[n, k]) for k in range(K)) for n in range(N)]
+    per_example = [-sum(Y[n, k] * (Z[n, k] - sp.log(denominators[n])) for k in range(K))
+                   for n in range(N)]
+    loss = sp.Rational(1, N) * sum(per_example)
+    grad_raw = sp.Matrix(N, K, lambda n, j: sp.diff(loss, Z[n, j]))
+    q = [sp.Symbol(f"q_{n}", positive=True) for n in range(N)]  # each row's normalising sum
+
+    def in_S(expr):
+        for n in range(N):
+            expr = expr.subs(denominators[n], q[n])
+            expr = expr.subs({sp.exp(Z[n, k]): S[n, k] * q[n] for k in range(K)})
+        return sp.expand(sp.cancel(expr))
+
+    grad_in_S = grad_raw.applyfunc(in_S)
+
+    def use_row_sums(n, j):
+        # N dL/dZ_nj = S_nj (Y_n0 + ... + Y_n,K-1) - Y_nj  ->  S_nj - Y_nj
+        row_total = sum(Y[n, k] for k in range(K))
+        collected = sp.collect(sp.expand(N * grad_in_S[n, j]), S[n, j])
+        return sp.expand(collected.subs(row_total, 1)) / N
+
+    grad = sp.Matrix(N, K, use_row_sums)
+    cross_terms = sp.Matrix([sp.diff(per_example[n], Z[m, j]) for n in range(N)
+                             for m in range(N) if m != n for j in range(K)])
+    return {
+        "Z": Z, "S": S, "Y": Y, "loss": loss, "grad_raw": grad_raw, "grad_in_S": grad_in_S,
+        "grad": grad, "minus_target": (grad - (S - Y) / N).applyfunc(sp.expand),
+        "cross_terms": cross_terms,
+    }
 
 
 # ---------------------------------------------------------------------------

@@ -83,8 +83,8 @@ register(Question(
     answer_hash="06c30d6eb6c226c168a52d7907a97cd8f8454faf6ad36157f6ce49de5c158904",
     explanation="Broadcasting lines shapes up from the right, and a missing axis counts as "
                 "length 1, so each operand stretches along the other's axis. No error is "
-                "raised: labels of shape (N,) minus predictions of shape (N, 1) silently give "
-                "an N-by-N table of every pair, and a mean over it is a wrong loss.",
+                "raised: targets of shape (N,) minus predictions of shape (N, 1) silently "
+                "give an N-by-N table of every pair, and a mean over it is a wrong loss.",
     wrong_feedback={
         "ddcb92a2cda4415cb9afc04d1db96a7c850ed6a7ff5a6dc503b8c4c077b03492":
             "NumPy does not pair the entries up one by one here. Line the shapes up from "

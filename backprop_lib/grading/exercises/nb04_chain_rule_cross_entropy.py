@@ -1,5 +1,5 @@
 """Exercises of notebook 04 (Chain rule and cross-entropy): ``cross_entropy``,
-``softmax_vjp``, ``cross_entropy_grad`` and three questions.
+``jacobian_vjp``, ``softmax_vjp``, ``cross_entropy_grad`` and three questions.
 
 Everything about each exercise lives here: public cases, hidden-case generator,
 reference, named wrong variants and hints (see CONTRIBUTING.md, "Adding an exercise").
@@ -18,6 +18,8 @@ from ..cases import (
     labels,
     logit_batches,
     pick,
+    probabilities,
+    random_size,
     with_layout,
 )
 from ..mistakes import WrongVariant
@@ -122,6 +124,164 @@ register(Question(
         "The gradient of a scalar with respect to a vector has the vector's shape.",
         "How many entries does s have?",
         "One partial derivative dL/ds_i for each class i.",
+    ),
+))
+
+
+# ---------------------------------------------------------------------------
+# jacobian_vjp (04 section 3): g^T J for ANY Jacobian. Tested with rectangular and
+# non-symmetric J, because softmax's J is symmetric and square and so hides every
+# mistake about which index the chain rule sums over.
+# ---------------------------------------------------------------------------
+
+
+def _jvp_reference(g, J):
+    """dL/dz[..., k] = sum_m g[..., m] J[..., m, k], in float64."""
+    return np.einsum("...m,...mk->...k", as_float64(g), as_float64(J))
+
+
+def _jvp_public():
+    J_square = np.array([[1.0, 2.0, 0.0], [0.0, 1.0, 3.0], [4.0, 0.0, 1.0]])
+    g_square = np.array([1.0, 2.0, 3.0])
+    J_wide = np.array([[1.0, 0.0, 2.0], [-1.0, 3.0, 0.5]])
+    g_wide = np.array([2.0, -1.0])
+    J_batch = np.stack([J_wide, J_wide[::-1] * 2.0])
+    g_batch = np.array([[2.0, -1.0], [0.5, 1.0]])
+    return [
+        Case((g_square, J_square), f"g = {g_square.tolist()}, J = {J_square.tolist()} "
+             "(square, not symmetric)", hidden=False),
+        Case((g_wide, J_wide), f"g = {g_wide.tolist()}, J = {J_wide.tolist()} (M = 2 "
+             "outputs, K = 3 inputs)", hidden=False),
+        Case((g_batch, J_batch), "a batch: g (2, 2), J (2, 2, 3), one Jacobian per example",
+             hidden=False),
+    ]
+
+
+def _jvp_arrays(rng, lead, m, k, dtype, layout):
+    """Random g (*lead, m) and a non-symmetric J (*lead, m, k) of mixed magnitudes."""
+    scale = 10.0 ** rng.uniform(-1, 1) if dtype == _F64 else 1.0
+    J = with_layout((rng.normal(size=(*lead, m, k)) * scale).astype(dtype), layout)
+    g = with_layout(rng.normal(size=(*lead, m)).astype(dtype), pick(rng, ANY_LAYOUT))
+    return g, J
+
+
+def _jvp_hidden(rng):
+    def size():
+        return random_size(rng, 2, 24)
+
+    m, k = size(), size()
+    while k == m:
+        k = size()
+    sq = size()
+    cases = []
+    for lead, (mm, kk), dtype, layout, what in (
+            ((), (m, k), _F64, "C", "one example, rectangular J"),
+            ((), (sq, sq), _F32, "F", "one example, square non-symmetric J"),
+            ((), (1, k), _F64, "C", "a scalar function: M = 1 output"),
+            ((), (m, 1), _F64, "strided", "one input: K = 1"),
+            ((size(),), (m, k), _F64, "strided", "a batch of rectangular Jacobians"),
+            ((size(),), (sq, sq), _F32, "reversed", "a batch of square non-symmetric J"),
+            ((sq,), (sq, sq), _F64, "C", "a batch with N = M = K"),
+            ((2, size()), (m, k), _F64, "F", "two leading axes"),
+    ):
+        g, J = _jvp_arrays(rng, lead, mm, kk, dtype, layout)
+        cases.append(Case((g, J), f"{describe_array('g', g)}; {describe_array('J', J, what)}",
+                          dtype=dtype))
+    n, kk = size(), random_size(rng, 3, 12)
+    S = probabilities(rng, (n, kk), _F64, "normal")
+    J_soft = F.softmax_jacobian(S)
+    g = rng.normal(size=(n, kk))
+    cases.append(Case((g, J_soft), f"g ({n}, {kk}); J ({n}, {kk}, {kk}), softmax Jacobians"))
+    return cases
+
+
+def _last_two_swapped(J):
+    return np.swapaxes(np.asarray(J), -1, -2)
+
+
+def _need_square(J):
+    J = np.asarray(J)
+    if J.shape[-1] != J.shape[-2]:
+        raise ValueError("this mistake needs a square J")
+    return J
+
+
+def _need_batch(g):
+    g = np.asarray(g)
+    if g.ndim < 2:
+        raise ValueError("this mistake needs a batch")
+    return g
+
+
+register(NumericExercise(
+    id="jacobian_vjp", notebook=4, title="Vector-Jacobian product for any Jacobian",
+    points=3.0, signature="jacobian_vjp(g, J)", arg_names=("g", "J"),
+    reference=_jvp_reference, public_cases=_jvp_public, hidden_cases=_jvp_hidden,
+    variants=(
+        WrongVariant("J_times_g", "transposed",
+                     "You computed J g (J @ g, or (g * J).sum(axis=-1)): that sums over the "
+                     "COLUMNS of J, the inputs. The chain rule sums over the outputs, the ROWS: "
+                     "dL/dz_k = sum_m g_m J[m, k], which is g @ J (or J.T @ g). For a symmetric J "
+                     "such as softmax's the two agree; for this J they do not.",
+                     lambda g, J: np.einsum("...mk,...k->...m", _need_square(J), g)),
+        WrongVariant("broadcast_product", "shape",
+                     "You returned g * J. Broadcasting lines g up with the LAST axis of J and "
+                     "returns a whole (M, K) array (column k scaled by g_k) without any error. "
+                     "The chain rule scales ROW m of J by g_m and then adds up the rows.",
+                     lambda g, J: np.asarray(g)[..., None, :] * _need_square(J)),
+        WrongVariant("rows_scaled_not_summed", "shape",
+                     "You scaled row m of J by g_m (g[:, None] * J) but did not add up the rows. "
+                     "Sum over the output axis, the one g shares with J: .sum(axis=-2).",
+                     lambda g, J: np.asarray(g)[..., :, None] * np.asarray(J)),
+        WrongVariant("rows_scaled_summed_along_rows", "wrong_axis",
+                     "You scaled row m of J by g_m (right) but then summed along each row "
+                     "(axis=-1, over the inputs), which gives g_m times the sum of row m. Sum "
+                     "over the rows instead (axis=-2): the output index m is the one the chain "
+                     "rule sums over. (For softmax this wrong route gives exactly zeros, because "
+                     "the rows of its Jacobian sum to zero.)",
+                     lambda g, J: (np.asarray(g)[..., :, None] * np.asarray(J)).sum(axis=-1)),
+        WrongVariant("columns_scaled_summed", "wrong_axis",
+                     "You computed (g * J).sum(axis=0): g * J scales the COLUMNS of J by g "
+                     "(broadcasting lines g up with the last axis), so the sum gives g_k times "
+                     "the sum of column k. Scale the rows instead, g[:, None] * J, then sum over "
+                     "axis 0. (For softmax this wrong route gives exactly zeros, because the "
+                     "columns of its Jacobian sum to zero.)",
+                     lambda g, J: (np.asarray(g)[..., None, :] * _need_square(J)).sum(axis=-2)),
+        WrongVariant("diagonal_only", "elementwise_jacobian",
+                     "You multiplied g by the diagonal of J only (g * diag(J)), as for an "
+                     "element-wise activation. That is right only when J is diagonal; in "
+                     "general every output m contributes g_m J[m, k] to input k.",
+                     lambda g, J: np.asarray(g) * np.diagonal(_need_square(J), axis1=-2,
+                                                              axis2=-1)),
+        WrongVariant("batch_matmul", "shape",
+                     "For a batch, g @ J (or np.dot(g, J)) treats g of shape (N, M) as ONE "
+                     "matrix and multiplies it into every J[n]: the result is (N, N, K), every "
+                     "example's g against every example's Jacobian. Pair g[n] with J[n]: "
+                     "np.einsum('...m,...mk->...k', g, J), or (g[..., None, :] @ J)[..., 0, :].",
+                     lambda g, J: _need_batch(g) @ np.asarray(J)),
+        WrongVariant("batch_dot", "shape",
+                     "For a batch, np.dot(g, J) sums g[i, m] * J[j, m, k] for EVERY pair of "
+                     "examples (i, j): the result is (N, N, K). Pair g[n] with J[n]: "
+                     "np.einsum('...m,...mk->...k', g, J), or (g[..., None, :] @ J)[..., 0, :].",
+                     lambda g, J: np.dot(_need_batch(g), np.asarray(J))),
+        WrongVariant("batch_full_transpose", "transposed",
+                     "J.T reverses ALL axes of a stack of Jacobians: (N, M, K) becomes "
+                     "(K, M, N). For one Jacobian J.T @ g is right; for a batch swap only the "
+                     "last two axes, np.swapaxes(J, -1, -2), or use np.einsum.",
+                     lambda g, J: np.asarray(J).T @ _need_batch(g)),
+        WrongVariant("kept_row_axis", "shape",
+                     "You kept the length-1 row axis of g[..., None, :] @ J: the result is "
+                     "(..., 1, K). Drop it with [..., 0, :] so that dL/dz has the shape of z.",
+                     lambda g, J: np.asarray(g)[..., None, :] @ np.asarray(J)),
+    ),
+    hints=(
+        "Write the chain rule for one input k: dL/dz_k = sum over the outputs m of "
+        "g_m * J[m, k]. The sum runs over the FIRST (row) index of J, the one g shares with J.",
+        "For one example that is the row vector g times the matrix J: g @ J, "
+        "(M,) @ (M, K) -> (K,). With a J that is not square, J @ g would not even run.",
+        "For a batch, g @ J does not pair g[n] with J[n]. np.einsum names the indices: "
+        "'...m,...mk->...k' keeps the leading axes and sums over m.",
+        "`return np.einsum('...m,...mk->...k', g, J)` (or `(g[..., None, :] @ J)[..., 0, :]`).",
     ),
 ))
 
@@ -244,19 +404,19 @@ register(Question(
            "the K entries of dL/dz add up to, for any logits? Answer with a number.",
     answer_kind="number",
     answer_hash="6f40bdf0c1dbce6127fc33bb1fe2c99de58e8c24a3f191f05646838c13c43d32",
-    explanation="dL/dz = s - y, and both s and y sum to 1, so the entries sum to 0. More "
-                "generally, any vector-Jacobian product through softmax sums to 0, because "
+    explanation="dL/dz = s - Y, and both s and the one-hot Y sum to 1, so the entries sum to "
+                "0. More generally, any vector-Jacobian product through softmax sums to 0, because "
                 "J (1, ..., 1) = 0: raising every logit together cannot change the loss.",
     wrong_feedback={
         "06dab11745c7fd81e7667e5af08d4e0fcf7ce7276bb218b3add27589ae6bd8f9":
-            "The probabilities s sum to 1, but the gradient is s - y.",
+            "The probabilities s sum to 1, but the gradient is s - Y.",
         "e89747f67542e4ecd129f2b6166576ffd197f756c77b1915c74d8e8c79010059":
             "The entry of the true class is s_c - 1, but the other entries are positive.",
     },
     hints=(
         "Write dL/dz in its simplest form.",
-        "What does s sum to? And the one-hot y?",
-        "Sum of (s - y) = sum of s - sum of y.",
+        "What does s sum to? And the one-hot Y?",
+        "Sum of (s - Y) = sum of s - sum of Y.",
     ),
 ))
 
