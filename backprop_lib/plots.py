@@ -772,6 +772,14 @@ def _check_series(series, name):
     return items
 
 
+_SUPERSCRIPTS = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+def _power_text(symbol, power):
+    """``"K²"`` for ``("K", 2)``, ``"K"`` for power 1 (plain text: no mathtext to parse)."""
+    return symbol if power == 1 else symbol + f"{power:g}".translate(_SUPERSCRIPTS)
+
+
 #: Reference lines sit this factor below the points they are anchored at, so as not to hide them.
 _REFERENCE_OFFSET = 0.4
 
@@ -794,9 +802,9 @@ def _loglog_panel(ax, items, *, xlabel, ylabel, title, references, symbol):
         top = np.argsort(x)[-4:]
         log_x0, log_y0 = np.log(x[top]).mean(), np.log(y[top]).mean()
         line = _REFERENCE_OFFSET * np.exp(log_y0 + slope * (np.log(x) - log_x0))
-        power = f"{symbol}^{{{slope:g}}}" if slope != 1 else symbol
         ax.loglog(x, line, color="gray", lw=1.2, linestyle=styles[i % len(styles)],
-                  label=f"reference $\\propto {power}$")
+                  label=f"reference ∝ {_power_text(symbol, slope)}")
+    ax.minorticks_off()  # a log axis over many decades draws hundreds of minor ticks: slow
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)

@@ -101,9 +101,9 @@ def test_cost_scaling_draws_three_log_log_panels_with_reference_slopes():
     for ax in (time_ax, memory_ax):
         references = {line.get_label(): line for line in ax.lines if "reference" in
                       line.get_label()}
-        assert set(references) == {r"reference $\propto K^{2}$", r"reference $\propto K$"}
-        assert _loglog_slope(references[r"reference $\propto K^{2}$"]) == pytest.approx(2.0)
-        assert _loglog_slope(references[r"reference $\propto K$"]) == pytest.approx(1.0)
+        assert set(references) == {"reference ∝ K²", "reference ∝ K"}
+        assert _loglog_slope(references["reference ∝ K²"]) == pytest.approx(2.0)
+        assert _loglog_slope(references["reference ∝ K"]) == pytest.approx(1.0)
     n_refs = [line for line in n_ax.lines if "reference" in line.get_label()]
     assert len(n_refs) == 1 and _loglog_slope(n_refs[0]) == pytest.approx(1.0)
 
@@ -125,7 +125,7 @@ def test_cost_scaling_reference_lines_stay_below_their_anchor_points():
     fig = plots.plot_cost_scaling(sweep_K, references={2: "Jacobian route", 1: "VJP route"})
     lines = {line.get_label(): line for line in fig.axes[0].lines}
     jacobian = lines["Jacobian route"].get_ydata()
-    reference = lines[r"reference $\propto K^{2}$"].get_ydata()
+    reference = lines["reference ∝ K²"].get_ydata()
     assert np.all(reference[-4:] < jacobian[-4:])
     assert np.all(reference[-4:] > 0.1 * jacobian[-4:])
 
