@@ -904,3 +904,276 @@ __all__ += [
     "plot_sum_of_outer_products",
     "plot_step_size_tradeoff",
 ]
+
+
+# ---------------------------------------------------------------------------
+# notebook 05: batches and cost
+# (batches_and_cost author's section)
+# ---------------------------------------------------------------------------
+
+_ROUTE_MARKERS = ("o", "s", "^", "D", "v")
+
+
+def plot_block_jacobian(big, N, K, ax=None, title=None):
+    """Image of the ``(N*K, N*K)`` Jacobian of a whole batch, with its blocks outlined.
+
+    Rows are the outputs ``S[n, i]`` and columns the logits ``Z[m, j]``, both
+    flattened row by row (position ``n*K + i``, counting from 0). Block ``(n, m)``
+    is ``dS[n] / dZ[m]``; the off-diagonal blocks (``n != m``) are marked with a
+    ``0`` when ``N <= 8``.
+
+    Parameters
+    ----------
+    big : array_like, shape (N*K, N*K)
+        The batch Jacobian.
+    N : int
+        Batch size (number of blocks along each side).
+    K : int
+        Classes (size of each block).
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw into; a new figure is made if omitted.
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    big = np.asarray(big, dtype=float)
+    if not (isinstance(N, numbers.Integral) and isinstance(K, numbers.Integral)) \
+            or N < 1 or K < 1:
+        raise ValueError(f"N and K must be positive integers, got N={N!r}, K={K!r}")
+    if big.shape != (N * K, N * K):
+        raise ValueError(f"big must have shape (N*K, N*K) = ({N * K}, {N * K}), "
+                         f"got {big.shape}")
+    fig, ax = _new_axes(ax, (5.6, 4.8))
+    vmax = float(np.abs(big).max()) or 1.0
+    im = ax.imshow(big, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="dS[n, i] / dZ[m, j]")
+    for edge in range(1, N):
+        ax.axhline(edge * K - 0.5, color="black", lw=1)
+        ax.axvline(edge * K - 0.5, color="black", lw=1)
+    if N <= 8:
+        for n in range(N):
+            for m in range(N):
+                if n != m:
+                    ax.text(m * K + (K - 1) / 2, n * K + (K - 1) / 2, "0", ha="center",
+                            va="center", fontsize=12, color="gray")
+    centres = [n * K + (K - 1) / 2 for n in range(N)]
+    ax.set_xticks(centres, [f"$Z_{{{m}}}$" for m in range(N)])
+    ax.set_yticks(centres, [f"$S_{{{n}}}$" for n in range(N)])
+    ax.set_xlabel(f"logits of example m (columns m*K to m*K + {K - 1})")
+    ax.set_ylabel(f"outputs of example n (rows n*K to n*K + {K - 1})")
+    ax.set_title(title or f"Jacobian of the whole batch, ({N * K}, {N * K}): "
+                          f"{N} blocks of ({K}, {K})")
+    if len(fig.axes) == 2:
+        fig.tight_layout()
+    return fig
+
+
+def _check_series(series, name):
+    """{label: (x, y)} -> list of (label, x, y) float arrays, validated."""
+    items = []
+    for label, (x, y) in dict(series).items():
+        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        if x.ndim != 1 or x.shape != y.shape or x.size < 2:
+            raise ValueError(f"{name}[{label!r}] needs two 1-D arrays of the same length >= 2")
+        if (x <= 0).any() or (y <= 0).any():
+            raise ValueError(f"{name}[{label!r}] must be positive for a log-log plot")
+        items.append((str(label), x, y))
+    if not items:
+        raise ValueError(f"{name} must hold at least one series")
+    return items
+
+
+_SUPERSCRIPTS = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+def _power_text(symbol, power):
+    """``"K²"`` for ``("K", 2)``, ``"K"`` for power 1 (plain text: no mathtext to parse)."""
+    return symbol if power == 1 else symbol + f"{power:g}".translate(_SUPERSCRIPTS)
+
+
+#: Reference lines sit this factor below the points they are anchored at, so as not to hide them.
+_REFERENCE_OFFSET = 0.4
+
+
+def _loglog_panel(ax, items, *, xlabel, ylabel, title, references, symbol):
+    """Draw (label, x, y) series on log-log axes with dashed power-law reference lines.
+
+    ``references`` maps a slope p to the label of the series the line ``~ x**p`` follows:
+    it has that slope, passes :data:`_REFERENCE_OFFSET` times below the centre (in log
+    space) of the series' four largest-x points, and spans the series' x range.
+    """
+    by_label = {label: (x, y) for label, x, y in items}
+    for i, (label, x, y) in enumerate(items):
+        ax.loglog(x, y, marker=_ROUTE_MARKERS[i % len(_ROUTE_MARKERS)], lw=1.6, label=label)
+    styles = ("--", ":", "-.")
+    for i, (slope, anchor) in enumerate(dict(references).items()):
+        if anchor not in by_label:
+            raise ValueError(f"reference line anchored at unknown series {anchor!r}")
+        x, y = by_label[anchor]
+        top = np.argsort(x)[-4:]
+        log_x0, log_y0 = np.log(x[top]).mean(), np.log(y[top]).mean()
+        line = _REFERENCE_OFFSET * np.exp(log_y0 + slope * (np.log(x) - log_x0))
+        ax.loglog(x, line, color="gray", lw=1.2, linestyle=styles[i % len(styles)],
+                  label=f"reference ∝ {_power_text(symbol, slope)}")
+    ax.minorticks_off()  # a log axis over many decades draws hundreds of minor ticks: slow
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=8)
+
+
+def plot_cost_scaling(sweep_K, sweep_N=None, n_fixed=None, k_fixed=None, references=None):
+    """Log-log plots of time and peak memory of several backward routes.
+
+    Panels: time against K, peak memory against K and, when `sweep_N` is given,
+    time against N. Gray reference lines ``~ K**2`` and ``~ K`` (``~ N`` in the
+    third panel) run parallel to, and a little below, the largest-K points of the
+    routes named in `references`.
+
+    Parameters
+    ----------
+    sweep_K : dict of str -> dict
+        Route name -> ``{"size": K values (M,), "seconds": (M,), "bytes": (M,)}``;
+        the routes may use different K values.
+    sweep_N : dict of str -> dict, optional
+        The same with batch sizes N as ``"size"`` (``"bytes"`` is not needed).
+    n_fixed, k_fixed : int, optional
+        The N of the K sweep and the K of the N sweep, for the titles.
+    references : dict of float -> str, optional
+        Slope -> route whose largest-K points anchor the reference line. By
+        default slope 2 at the first route and slope 1 at the last one.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    routes = list(dict(sweep_K))
+    if not routes:
+        raise ValueError("sweep_K must hold at least one route")
+    references = dict(references or {2: routes[0], 1: routes[-1]})
+    n_panels = 3 if sweep_N else 2
+    fig, axes = plt.subplots(1, n_panels, figsize=(4.6 * n_panels, 4.0))
+    at_n = f" (N = {n_fixed})" if n_fixed is not None else ""
+    time_k = _check_series({r: (d["size"], d["seconds"]) for r, d in sweep_K.items()}, "sweep_K")
+    memory_k = _check_series({r: (d["size"], np.asarray(d["bytes"], dtype=float) / 2**20)
+                              for r, d in sweep_K.items()}, "sweep_K")
+    _loglog_panel(axes[0], time_k, xlabel="classes K", ylabel="seconds per backward pass",
+                  title=f"Time against K{at_n}", references=references, symbol="K")
+    _loglog_panel(axes[1], memory_k, xlabel="classes K", ylabel="peak memory (MiB)",
+                  title=f"Peak memory against K{at_n}", references=references, symbol="K")
+    if sweep_N:
+        at_k = f" (K = {k_fixed})" if k_fixed is not None else ""
+        time_n = _check_series({r: (d["size"], d["seconds"]) for r, d in sweep_N.items()},
+                               "sweep_N")
+        _loglog_panel(axes[2], time_n, xlabel="batch size N",
+                      ylabel="seconds per backward pass", title=f"Time against N{at_k}",
+                      references={1: time_n[0][0]}, symbol="N")
+    fig.suptitle("Cost of the backward pass through softmax + cross-entropy, measured here")
+    fig.tight_layout()
+    return fig
+
+
+def plot_gradient_size_vs_batch(N_values, norms, ax=None, title=None):
+    """How the size of a weight gradient changes with the batch size, per loss reduction.
+
+    Parameters
+    ----------
+    N_values : array_like, shape (M,)
+        Batch sizes.
+    norms : dict of str -> array_like, shape (M,)
+        Label (e.g. ``'reduction="mean"'``) -> gradient norm at each batch size.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw into; a new figure is made if omitted.
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    N_values = np.asarray(N_values, dtype=float)
+    items = _check_series({label: (N_values, v) for label, v in dict(norms).items()}, "norms")
+    fig, ax = _new_axes(ax, (5.6, 4.0))
+    _loglog_panel(ax, items, xlabel="batch size N", ylabel="norm of the weight gradient",
+                  title=title or "Gradient size against batch size",
+                  references={1: items[-1][0]}, symbol="N")
+    if len(fig.axes) == 1:
+        fig.tight_layout()
+    return fig
+
+
+_BYTE_UNITS = ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB"), (1, "B"))
+
+
+def _bytes_text(b):
+    """E.g. ``'9.3 GiB'`` for ``1e10``."""
+    for size, unit in _BYTE_UNITS:
+        if b >= size:
+            value = b / size
+            return f"{value:.3g} {unit}" if value < 1000 else f"{value:,.0f} {unit}"
+    return f"{b:.3g} B"
+
+
+def plot_jacobian_memory(vocab_sizes, itemsize=4, budgets=None, ax=None, title=None):
+    """Horizontal bars: bytes of one example's (K, K) Jacobian and of its (K,) vector.
+
+    Parameters
+    ----------
+    vocab_sizes : dict of str -> int
+        Label -> number of classes K, drawn top to bottom.
+    itemsize : int, default 4
+        Bytes per entry (4 for float32, 8 for float64).
+    budgets : dict of str -> float, optional
+        Label -> bytes, drawn as vertical dashed lines (e.g. a laptop's memory).
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw into; a new figure is made if omitted.
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    items = [(str(label), int(k)) for label, k in dict(vocab_sizes).items()]
+    if not items or any(k < 1 for _, k in items):
+        raise ValueError("vocab_sizes must map labels to positive class counts")
+    if not isinstance(itemsize, numbers.Integral) or itemsize < 1:
+        raise ValueError(f"itemsize must be a positive integer, got {itemsize!r}")
+    fig, ax = _new_axes(ax, (7.6, 0.6 * len(items) + 2.4))
+    rows = np.arange(len(items))[::-1]
+    jac = np.array([float(k) ** 2 * itemsize for _, k in items])
+    vec = np.array([float(k) * itemsize for _, k in items])
+    ax.barh(rows + 0.2, jac, height=0.38, color="#d62728", label="one example's J, (K, K)")
+    ax.barh(rows - 0.2, vec, height=0.38, color="#1f77b4",
+            label="one example's s, g or dL/dz, (K,)")
+    for r, b in zip(rows, jac, strict=True):
+        ax.text(b * 1.3, r + 0.2, _bytes_text(b), va="center", fontsize=8)
+    for r, b in zip(rows, vec, strict=True):
+        ax.text(b * 1.3, r - 0.2, _bytes_text(b), va="center", fontsize=8)
+    budgets = {str(label): float(b) for label, b in dict(budgets or {}).items()}
+    for i, (label, b) in enumerate(budgets.items()):
+        ax.axvline(b, color="gray", linestyle=("--", ":", "-.")[i % 3], lw=1.2,
+                   label=f"{label} ({_bytes_text(b)})")
+    ax.set_xscale("log")
+    ticks = [2.0**p for p in range(0, 50, 10)]
+    ax.set_xticks(ticks, ["1 B", "1 KiB", "1 MiB", "1 GiB", "1 TiB"])
+    ax.set_xlim(min(vec.min(), 1.0) / 2, max([jac.max(), *budgets.values()]) * 40)
+    ax.set_yticks(rows, [f"{label}\nK = {k:,}" for label, k in items])
+    ax.set_xlabel(f"bytes ({itemsize}-byte entries), log scale")
+    ax.set_title(title or "Memory per example: the Jacobian against the vectors")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
+    if len(fig.axes) == 1:
+        fig.tight_layout()
+    return fig
+
+
+__all__ += [
+    "plot_block_jacobian",
+    "plot_cost_scaling",
+    "plot_gradient_size_vs_batch",
+    "plot_jacobian_memory",
+]
