@@ -1177,3 +1177,273 @@ __all__ += [
     "plot_gradient_size_vs_batch",
     "plot_jacobian_memory",
 ]
+
+
+# ===========================================================================
+# notebook 08 (pitfalls_and_extensions). Everything below this line belongs
+# to notebook 08.
+# ===========================================================================
+
+
+# Fixed margins instead of tight_layout, which measures every tick label (slow with log
+# axes); Jupyter's inline backend crops the saved image to its contents anyway.
+_ONE_PANEL = {"left": 0.12, "right": 0.97, "bottom": 0.15, "top": 0.9}
+
+
+def _as_curve(y, n, label):
+    y = np.asarray(y, dtype=float)
+    if y.shape != (n,):
+        raise ValueError(f"curve {label!r} must have shape ({n},) like x, got {y.shape}")
+    return y
+
+
+def plot_curves(x, curves, *, xlabel, ylabel, title, references=None, marks=None,
+                logx=False, logy=False, ax=None):
+    """Labelled line plot of several curves over one x-axis, with dashed reference levels.
+
+    Parameters
+    ----------
+    x : array_like, shape (M,)
+        Shared x values.
+    curves : dict of str -> array_like, each of shape (M,)
+        Legend label -> y values, drawn in the dict's order.
+    xlabel, ylabel, title : str
+        Axis labels and title (required: every figure of the course is labelled).
+    references : dict of str -> float, optional
+        Legend label -> a y level drawn as a dashed horizontal line.
+    marks : dict of str -> float, optional
+        Legend label -> an x position drawn as a dotted vertical line.
+    logx, logy : bool, default False
+        Logarithmic axes. On a log y-axis, entries <= 0 are not drawn.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw into; a new figure is made if omitted.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    x = np.asarray(x, dtype=float)
+    if x.ndim != 1 or not curves:
+        raise ValueError("x must be 1-D and curves must hold at least one (label, y) pair")
+    ax_given = ax
+    fig, ax = _new_axes(ax, (7.0, 3.6))
+    for label, y in curves.items():
+        y = _as_curve(y, x.size, label)
+        ax.plot(x, np.where(y > 0, y, np.nan) if logy else y, lw=2, label=label)
+    for n, (label, level) in enumerate((references or {}).items()):
+        ax.axhline(float(level), color=("gray", "black", "#8c564b")[n % 3], lw=1,
+                   linestyle="--", label=label)
+    for n, (label, position) in enumerate((marks or {}).items()):
+        ax.axvline(float(position), color=("#d62728", "#9467bd", "#17becf")[n % 3], lw=1.2,
+                   linestyle=":", label=label)
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    if ax_given is None:
+        fig.subplots_adjust(**_ONE_PANEL)
+    return fig
+
+
+def _loss_name(label):
+    """``"sigmoid + squared error"`` -> ``"squared error"`` (the text after the first +)."""
+    return label.split("+", 1)[-1].strip().split(" (")[0]
+
+
+def plot_saturation(p, gradients, steps=None, trajectories=None):
+    """Why sigmoid + squared error stalls when confidently wrong, and cross-entropy does not.
+
+    Left: the size of the gradient with respect to the true class's logit against
+    the predicted probability ``p`` of the true class (log scale, so the
+    confidently wrong region ``p -> 0`` is visible). Right (optional): ``p`` over
+    gradient-descent steps, starting confidently wrong.
+
+    Parameters
+    ----------
+    p : array_like, shape (M,)
+        Predicted probabilities of the true class, in (0, 1).
+    gradients : dict of str -> array_like, each of shape (M,)
+        Label -> ``|dL/dz|`` of the true class's logit at each ``p``.
+    steps : array_like, shape (T,), optional
+        Step numbers for the right panel.
+    trajectories : dict of str -> array_like, each of shape (T,), optional
+        Label -> ``p`` after each step. A trajectory is drawn in the colour of the
+        left-panel curve with the same loss (the text after the first ``+`` of the label).
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    p = np.asarray(p, dtype=float)
+    two = trajectories is not None
+    fig, axes = plt.subplots(1, 2 if two else 1, figsize=(11.5 if two else 6.5, 3.8))
+    ax = axes[0] if two else axes
+    colour_of_loss = {}
+    for label, g in gradients.items():
+        (line,) = ax.plot(p, _as_curve(g, p.size, label), lw=2, label=label)
+        colour_of_loss.setdefault(_loss_name(label), line.get_color())
+    ax.axvspan(p.min(), 0.05, color="#d62728", alpha=0.08)
+    ax.text(p.min() * 1.5, 0.6, "confidently\nwrong", transform=ax.get_xaxis_transform(),
+            fontsize=9, color="#d62728", va="center")
+    ax.set_xscale("log")
+    ax.set_xlabel("predicted probability of the true class  $p$ (log scale)")
+    ax.set_ylabel(r"$|\partial L / \partial z_{\mathrm{true}}|$")
+    ax.set_title("Gradient size on the true class's logit")
+    ax.legend(fontsize=8, loc="center right")
+    if two:
+        steps = np.asarray(steps, dtype=float)
+        ax2 = axes[1]
+        for label, traj in trajectories.items():
+            ax2.plot(steps, _as_curve(traj, steps.size, label), lw=2, label=label,
+                     color=colour_of_loss.get(_loss_name(label)))
+        ax2.axhline(0.5, color="gray", lw=1, linestyle="--", label="p = 0.5")
+        ax2.set_xscale("log")
+        ax2.set_xlabel("gradient-descent step (log scale)")
+        ax2.set_ylabel("$p$ after the step")
+        ax2.set_title("Starting confidently wrong: who recovers?")
+        ax2.legend(fontsize=8, loc="upper left")
+        fig.subplots_adjust(left=0.07, right=0.98, bottom=0.15, top=0.9, wspace=0.22)
+    else:
+        fig.subplots_adjust(**_ONE_PANEL)
+    return fig
+
+
+def plot_gradient_check_vs_step(steps, errors, threshold=1e-7, ax=None, title=None):
+    """Relative error of a gradient check against the finite-difference step ``h``, log-log.
+
+    Each curve falls while truncation error (~h^2) dominates and rises again once
+    rounding error (~eps/h) takes over; its lowest point is marked with a star and
+    given in the legend.
+
+    Parameters
+    ----------
+    steps : array_like, shape (M,)
+        Step sizes h.
+    errors : dict of str -> array_like, each of shape (M,)
+        Label -> relative error at each h.
+    threshold : float or None, default 1e-7
+        Pass threshold, drawn as a dashed line.
+    ax : matplotlib.axes.Axes, optional
+    title : str, optional
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    steps = np.asarray(steps, dtype=float)
+    ax_given = ax
+    fig, ax = _new_axes(ax, (7.0, 3.8))
+    for label, err in errors.items():
+        err = np.maximum(_as_curve(err, steps.size, label), 1e-17)
+        best = int(np.argmin(err))
+        (line,) = ax.plot(steps, err, "o-", ms=3, lw=1.5,
+                          label=f"{label} (best h = {steps[best]:.0e}: error {err[best]:.0e})")
+        ax.plot(steps[best], err[best], "*", ms=13, color=line.get_color())
+    if threshold is not None:
+        ax.axhline(threshold, color="gray", lw=1, linestyle="--",
+                   label=f"pass threshold {threshold:g}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("finite-difference step $h$")
+    ax.set_ylabel("relative error (analytic vs numerical)")
+    ax.set_title(title or "A correct gradient, checked with central differences")
+    ax.legend(fontsize=8, loc="lower left")
+    if ax_given is None:
+        fig.subplots_adjust(**_ONE_PANEL)
+    return fig
+
+
+def plot_matrices(matrices, title=None, vmax=None, row_label="logit $z_i$",
+                  col_label="logit $z_j$"):
+    """A row of heatmaps on one shared, zero-centred colour scale.
+
+    Parameters
+    ----------
+    matrices : dict of str -> array_like, each of shape (K, K)
+        Panel title -> matrix, in display order.
+    title : str, optional
+        Figure title.
+    vmax : float, optional
+        Colour scale ``[-vmax, vmax]``; the largest ``|entry|`` by default.
+    row_label, col_label : str
+        Axis labels of every panel.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    items = [(str(k), np.asarray(v, dtype=float)) for k, v in dict(matrices).items()]
+    if not items or any(m.ndim != 2 or m.shape[0] != m.shape[1] for _, m in items):
+        raise ValueError("matrices must hold at least one square matrix")
+    vmax = vmax or max(float(np.abs(m).max()) for _, m in items) or 1.0
+    fig, axes = plt.subplots(1, len(items), figsize=(3.9 * len(items), 3.7), squeeze=False)
+    for ax, (name, M) in zip(axes[0], items, strict=True):
+        im = ax.imshow(M, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
+        K = M.shape[0]
+        if K <= 6:
+            for i in range(K):
+                for j in range(K):
+                    ax.text(j, i, f"{M[i, j]:+.3f}", ha="center", va="center", fontsize=8,
+                            color="white" if abs(M[i, j]) > 0.6 * vmax else "black")
+        ax.set_xticks(range(K))
+        ax.set_yticks(range(K))
+        ax.set_xlabel(col_label)
+        ax.set_ylabel(row_label)
+        ax.set_title(name, fontsize=10)
+    fig.colorbar(im, ax=list(axes[0]), fraction=0.025, pad=0.02, label="entry value")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_example_weights(weights, ignored=None, ax=None, title=None):
+    """Grouped bars: how much each example counts in the batch gradient, per normaliser.
+
+    Parameters
+    ----------
+    weights : dict of str -> array_like, each of shape (N,)
+        Label (a normalisation rule) -> the factor that multiplies row n of
+        ``softmax - one_hot`` in the gradient.
+    ignored : array_like of bool, shape (N,), optional
+        Examples whose label is ignored; their tick labels are marked.
+    ax : matplotlib.axes.Axes, optional
+    title : str, optional
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    items = [(str(k), np.asarray(v, dtype=float)) for k, v in dict(weights).items()]
+    if not items:
+        raise ValueError("weights must hold at least one (label, array) pair")
+    n = items[0][1].size
+    if any(v.shape != (n,) for _, v in items):
+        raise ValueError("every weight array must have the same shape (N,)")
+    ignored = np.zeros(n, bool) if ignored is None else np.asarray(ignored, bool)
+    ax_given = ax
+    fig, ax = _new_axes(ax, (7.5, 3.6))
+    width = 0.8 / len(items)
+    k = np.arange(n)
+    for i, (label, v) in enumerate(items):
+        ax.bar(k + (i - (len(items) - 1) / 2) * width, v, width, label=label)
+    ax.set_xticks(k, [f"{j}\n(ignored)" if ignored[j] else f"{j}" for j in k])
+    ax.set_xlabel("example $n$ in the batch")
+    ax.set_ylabel("factor on row $n$ of $S - Y$")
+    ax.set_title(title or "How much each example counts in the gradient")
+    ax.legend(fontsize=8)
+    if ax_given is None:
+        fig.subplots_adjust(**_ONE_PANEL)
+    return fig
+
+
+__all__ += [
+    "plot_curves",
+    "plot_saturation",
+    "plot_gradient_check_vs_step",
+    "plot_matrices",
+    "plot_example_weights",
+]
