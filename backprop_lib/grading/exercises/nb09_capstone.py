@@ -495,10 +495,9 @@ register(_HiddenNumericExercise(
                "log-probabilities must stay finite where a probability underflows to 0")),
     variants=(
         WrongVariant("transposed_jacobian", "transposed",
-                     "Your backward computed J g = g - <g, s>, the Jacobian multiplied from "
-                     "the wrong side. The log-softmax Jacobian delta_ij - s_j is not "
-                     "symmetric: the chain rule sums over the output index i and gives "
-                     "g_j - s_j * sum_i g_i.",
+                     "Your backward computed J g = g - <g, s>, the Jacobian applied from the "
+                     "wrong side. The log-softmax Jacobian is not symmetric: the chain rule "
+                     "sums g_i * d(log s_i)/dz_j over the OUTPUT index i.",
                      _ls_variant(backward=lambda s, g, *_: g - (g * s).sum(axis=-1,
                                                                            keepdims=True))),
         WrongVariant("diagonal_only", "elementwise_jacobian",
@@ -509,7 +508,8 @@ register(_HiddenNumericExercise(
         WrongVariant("nll_shortcut", None,
                      "Your backward returned g + s, which assumes that the entries of g add up "
                      "to -1 (true for the upstream gradient of a plain NLL loss on one example "
-                     "with a one-hot target). For any other g you need g - s * sum(g).",
+                     "with a one-hot target). In the middle of a network, and under a weighted "
+                     "or smoothed loss, they add up to anything.",
                      _ls_variant(backward=lambda s, g, *_: g + s)),
         WrongVariant("forgot_sum", None,
                      "Your backward returned g - s: it dropped the factor sum_i g_i, one "
@@ -651,7 +651,10 @@ _WEIGHT_KINDS = {
 }
 _EPS_KINDS = {"zero": "no smoothing (eps = 0)", "small": "a small smoothing eps",
               "large": "a large smoothing eps", "random": "a random smoothing eps"}
-#: (class-weight kind, smoothing kind) paired with the 10 recipes of cases.LOGIT_RECIPES.
+_REGIME_WORDS = {"normal": "ordinary logits", "extreme": "logits up to 1e4",
+                 "mixed_scales": "rows of very different scales",
+                 "large_positive": "logits around 1000", "tied": "rows of equal logits"}
+#: (class-weight kind, smoothing kind) for the recipes of cases.LOGIT_RECIPES, in turn.
 _CE_SCHEDULE = (("ones", "zero"), ("constant", "small"), ("random", "small"),
                 ("some_zero", "large"), ("constant", "large"), ("random", "random"),
                 ("some_zero", "small"), ("constant", "random"), ("ones", "small"),
@@ -677,25 +680,21 @@ def _smoothing(rng, kind):
 
 def _ce_cases(rng):
     cases = []
-    batches = logit_batches(rng)
-    for (z, regime, dtype), (weight_kind, eps_kind) in zip(batches, _CE_SCHEDULE, strict=True):
+    for i, (z, regime, dtype) in enumerate(logit_batches(rng)):
+        weight_kind, eps_kind = _CE_SCHEDULE[i % len(_CE_SCHEDULE)]
         n, k = z.shape
         y = rng.integers(0, k, size=n).astype(np.int64)
         w = _class_weights(rng, weight_kind, y, k)
         eps = _smoothing(rng, eps_kind)
         shape = "one example" if n == 1 else ("N = K" if n == k else "a batch")
         words = (f"{shape}, K = 2" if k == 2 else shape) + (
-            f", {np.dtype(dtype).name} {_REGIME_WORDS[regime]}")
+            f", {np.dtype(dtype).name}, {_REGIME_WORDS.get(regime, regime)}")
         if layout_of(z) != "C":
             words += " (not C-contiguous)"
         label = f"{words}; {_WEIGHT_KINDS[weight_kind]}; {_EPS_KINDS[eps_kind]}"
         cases.append(Case((z, y, w, eps), label, dtype=dtype))
     return cases
 
-
-_REGIME_WORDS = {"normal": "logits", "extreme": "logits up to 1e4",
-                 "mixed_scales": "rows of very different scales",
-                 "large_positive": "logits around 1000", "tied": "rows of equal logits"}
 
 
 register(_HiddenNumericExercise(
@@ -750,19 +749,20 @@ register(_HiddenNumericExercise(
                      _sw(q=lambda z, y, w, eps: (1 - eps) * _onehot(z, y, w, eps) + eps)),
         WrongVariant("grad_unsmoothed", None,
                      "Your loss uses the smoothed target q but your gradient subtracts the "
-                     "one-hot target: the gradient is omega_n (s_n - q_n) / sum(omega).",
+                     "one-hot target: differentiate the loss you actually compute.",
                      _sw(grad_q=_onehot)),
         WrongVariant("no_smoothing", None,
                      "Your result ignores the smoothing: it uses the one-hot target, "
                      "q = one_hot(y), instead of (1 - eps) * one_hot + eps / K.",
                      _sw(q=_onehot)),
         WrongVariant("grad_unweighted", None,
-                     "Your loss is weighted but your gradient is not: each row of the gradient "
-                     "carries its example's weight over the total weight, omega_n / sum(omega).",
+                     "Your loss is weighted but your gradient is not. The weights and the "
+                     "normaliser are constants in the loss, and constants stay in its "
+                     "gradient.",
                      _sw(grad_omega=_ones_column, grad_norm=_n_rows)),
         WrongVariant("missing_one_hot", "missing_one_hot",
-                     "Your gradient is omega * s / sum(omega): the smoothed target q is not "
-                     "subtracted.",
+                     "Your gradient leaves the target out: nothing is subtracted from the "
+                     "probabilities.",
                      _sw(grad_q=lambda z, y, w, eps: np.zeros(np.shape(z)))),
         WrongVariant("negated", "sign",
                      "Your loss and gradient have the opposite sign (the loss is never "
@@ -1364,10 +1364,10 @@ def _judge_exam(values, args):
     weakest = min(recall, key=recall.get)
     lines = [f"exam accuracy {accuracy:.1%}; the rare digits 3 and 8: {recall[3]:.0%} and "
              f"{recall[8]:.0%} right; weakest digit {weakest} ({recall[weakest]:.0%})"]
-    summary = (f"{accuracy:.1%} of the {n} exam digits right (pass mark {PASS_MARK:.0%}); "
-               "the model never saw them in training")
+    summary = f"{accuracy:.1%} of the {n} exam digits right (pass mark {PASS_MARK:.0%})"
     if accuracy >= PASS_MARK:
-        return Verdict(True, f"{summary[0].upper()}{summary[1:]}.", lines=lines)
+        return Verdict(True, f"{summary}, digits your model never saw in training.",
+                       lines=lines)
     notes = []
     if len(np.unique(pred)) == 1:
         notes.append(f"your model predicts {int(pred[0])} for every digit.")
