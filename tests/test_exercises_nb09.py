@@ -808,12 +808,28 @@ def test_wrong_classifiers_are_named(build, code, text):
     assert text in panel(result), str(result)
 
 
+class _Odd:
+    """A model-like object with whatever attributes a test gives it."""
+
+    def __init__(self, **attributes):
+        self.__dict__.update(attributes)
+
+    def loss(self, X, y):
+        return 0.0
+
+    def backward(self):
+        return None
+
+
 @pytest.mark.parametrize("answer, status, text", [
     (None, "not attempted", "build_and_train"),
     (_stub_log_softmax_model(), "not attempted", "NotImplementedError"),
     (42, "error", "hand in your trained model"),
     ("model", "error", "hand in your trained model"),
     (MLP, "error", "raised"),
+    (_Odd(layers=5, loss_layer=None), "error", "TypeError"),
+    (_Odd(layers=[None], loss_layer=None), "error", "AttributeError"),
+    (_Odd(layers=[], loss_layer=FusedLoss(np.ones(10), 0.0)), "failed", "empty"),
 ])
 def test_gradient_check_of_odd_answers_ends_as_a_status(answer, status, text):
     result = grade(GRADCHECK_ID, answer)
@@ -843,12 +859,12 @@ def trained():
     rng = np.random.default_rng(0)
     notebook = Sequential([Dense(64, 64, rng=rng), ReLU(), Dense(64, 10, rng=rng),
                            LogSoftmaxCachingS()], loss_layer=NLL(weights, 0.1))
-    notebook.fit(X_train, y_train, optimizer=Adam(lr=1e-2), epochs=30, batch_size=32, seed=0,
+    notebook.fit(X_train, y_train, optimizer=Adam(lr=1e-2), epochs=20, batch_size=32, seed=0,
                  progress=False)
     own = MyModel([MyDense(64, 64, np.random.default_rng(1)), MyReLU(),
                    MyDense(64, 10, np.random.default_rng(2))], FusedLoss(weights, 0.1))
     Sequential(own.layers, own.loss_layer).fit(X_train, y_train, optimizer=Adam(lr=1e-2),
-                                               epochs=30, batch_size=32, seed=1, progress=False)
+                                               epochs=20, batch_size=32, seed=1, progress=False)
     return {"notebook": notebook, "own": own}
 
 
