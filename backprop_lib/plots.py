@@ -1447,3 +1447,143 @@ __all__ += [
     "plot_matrices",
     "plot_example_weights",
 ]
+
+
+# ---------------------------------------------------------------------------
+# Notebook 09 (capstone): softmax mid-network, smoothed targets, gradient checks
+# ---------------------------------------------------------------------------
+
+
+def midnetwork_softmax_diagram(ax=None):
+    """Draw a softmax in the middle of a network (attention pooling), forward and backward.
+
+    Forward (top): scores ``z`` (N, T) -> softmax over the T positions -> weights ``a``
+    (N, T) -> weighted sum of value vectors ``o = sum_t a_t v_t`` (N, D) -> rest of the
+    network and the loss -> ``L`` (). Backward (bottom): the upstream gradient reaching
+    the softmax, ``g = dL/da`` with ``g_t = <dL/do, v_t>``, is whatever the layers above
+    make it, and the softmax turns it into ``dL/dz`` with its vector-Jacobian product.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw into; a new 11 x 3.8 inch figure is made if omitted.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    fig, ax = _new_axes(ax, (11, 3.8))
+    xs = [0.0, 3.6, 7.2, 10.8]
+    fwd = [("$z$", "(N, T)", "scores"), ("$a$", "(N, T)", "attention weights"),
+           ("$o$", "(N, D)", "pooled vector"), ("$L$", "()", "loss")]
+    bwd = [(r"$\partial L/\partial z$", "(N, T)"), (r"$g = \partial L/\partial a$", "(N, T)"),
+           (r"$\partial L/\partial o$", "(N, D)"), (r"$\partial L/\partial L = 1$", "()")]
+    ops = ["softmax\n(over T)", r"$o = \sum_t a_t v_t$", "rest of the\nnetwork + loss"]
+    fwd_y, bwd_y = 1.0, -1.0
+    _draw_pass_rows(ax, xs, fwd, bwd, ops, fwd_y=fwd_y, bwd_y=bwd_y, fwd_width=1.5,
+                    box_height=0.84, bwd_fontsize=11)
+    back_ops = [r"$a \odot (g - \langle g, a\rangle)$", r"$g_t = \langle \partial L/\partial o,"
+                r" v_t\rangle$", "backprop through\nthe layers above"]
+    for x0, x1, label in zip(xs[:-1], xs[1:], back_ops, strict=True):
+        ax.text((x0 + x1) / 2, bwd_y - 0.55, label, ha="center", va="top", fontsize=9,
+                color="#d62728")
+    ax.set_xlim(-1.6, 12.0)
+    ax.set_ylim(-2.1, 1.9)
+    ax.set_title("Softmax in the middle of a network: the upstream gradient g is not -y/s")
+    return fig
+
+
+def plot_smoothed_targets(k, label, smoothing, ax=None):
+    """Bar chart of a one-hot target and its label-smoothed version, side by side.
+
+    The smoothed target is ``q = (1 - smoothing) * one_hot(label) + smoothing / k``: the true
+    class keeps ``1 - smoothing + smoothing / k`` and every class gets ``smoothing / k``.
+
+    Parameters
+    ----------
+    k : int
+        Number of classes K (>= 2).
+    label : int
+        The true class, in ``[0, k)``.
+    smoothing : float in [0, 1)
+        The smoothing eps.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw into; a new figure is made if omitted.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    if not (isinstance(k, numbers.Integral) and k >= 2):
+        raise ValueError(f"k must be an int >= 2, got {k!r}")
+    if not (isinstance(label, numbers.Integral) and 0 <= label < k):
+        raise ValueError(f"label must be an int in [0, {k}), got {label!r}")
+    if not (isinstance(smoothing, numbers.Real) and 0 <= smoothing < 1):
+        raise ValueError(f"smoothing must be in [0, 1), got {smoothing!r}")
+    one_hot = np.eye(k)[label]
+    q = (1 - smoothing) * one_hot + smoothing / k
+    fig, ax = _new_axes(ax, (7.0, 3.4))
+    classes = np.arange(k)
+    ax.bar(classes - 0.2, one_hot, 0.4, label="one-hot target $y$", color="#9e9e9e",
+           edgecolor="black", lw=0.5)
+    ax.bar(classes + 0.2, q, 0.4, label=rf"smoothed target $q$ ($\varepsilon$ = {smoothing:g})",
+           color="#1f77b4", edgecolor="black", lw=0.5)
+    ax.axhline(smoothing / k, color="#1f77b4", ls=":", lw=1.0)
+    ax.text(k - 0.5, smoothing / k, rf"$\varepsilon / K$ = {smoothing / k:.3g}", ha="right",
+            va="bottom", fontsize=8, color="#1f77b4")
+    ax.text(label + 0.2, q[label] + 0.02, rf"$1 - \varepsilon + \varepsilon / K$ = {q[label]:.3g}",
+            ha="left", va="bottom", fontsize=8, color="#1f77b4")
+    ax.set_xticks(classes)
+    ax.set_xlabel("class $k$")
+    ax.set_ylabel("target probability")
+    ax.set_ylim(0, 1.1)
+    ax.set_title(f"Label smoothing, K = {k}, true class {label}: both targets sum to 1")
+    ax.legend(fontsize=8, loc="upper right")
+    if len(fig.axes) == 1:
+        fig.tight_layout()
+    return fig
+
+
+def plot_gradcheck_errors(errors, tol, ax=None, title=None):
+    """Horizontal bar chart of gradient-check relative errors on a log scale, with the tolerance.
+
+    Parameters
+    ----------
+    errors : dict of str -> float
+        Checked array (e.g. ``"layers[0] Dense: W"``) -> relative error, in display order.
+    tol : float
+        The tolerance, drawn as a vertical line; bars beyond it are red.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw into; a new figure is made if omitted.
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    items = [(str(name), float(err)) for name, err in dict(errors).items()]
+    if not items:
+        raise ValueError("errors must hold at least one (name, error) pair")
+    if not (np.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol must be a positive number, got {tol!r}")
+    names = [name for name, _ in items]
+    # Exact agreement (0) cannot sit on a log axis: draw it at a floor far below the tolerance.
+    floor = tol * 1e-6
+    values = np.array([max(err, floor) if np.isfinite(err) else 1.0 for _, err in items])
+    fig, ax = _new_axes(ax, (7.5, 0.35 * len(items) + 1.4))
+    rows = np.arange(len(items))[::-1]
+    colours = ["#d62728" if v > tol else "#2ca02c" for v in values]
+    ax.barh(rows, values, color=colours, edgecolor="black", lw=0.5, left=floor / 10)
+    ax.axvline(tol, color="black", ls="--", lw=1.0, label=f"tolerance {tol:.0e}")
+    ax.set_xscale("log")
+    ax.set_yticks(rows, names, fontsize=8)
+    ax.set_xlabel("relative error, analytic vs central differences (log scale)")
+    ax.set_title(title or "Gradient check of every layer (green: passes)")
+    ax.legend(fontsize=8, loc="lower right")
+    if len(fig.axes) == 1:
+        fig.tight_layout()
+    return fig
+
+
+__all__ += ["midnetwork_softmax_diagram", "plot_smoothed_targets", "plot_gradcheck_errors"]

@@ -436,6 +436,59 @@ def test_next_hint_button_reveals_hints_one_by_one(student):
     assert re.search(r"Hint 2 of \d+", second), second
 
 
+# --------------------------------------------------------------------------- notebook 09
+# The capstone runs in the same JupyterLab, whichever notebook the fixture above serves: its two
+# builds are written into the served folders, then opened side by side like the `runs` pair.
+
+CAPSTONE_SOURCE = ROOT / "course" / "09_capstone.md"
+
+
+@pytest.fixture(scope="module")
+def capstone_runs(browser, lab, runs):
+    """Both builds of notebook 09 opened in their own tab and run at the same time."""
+    if not CAPSTONE_SOURCE.exists():
+        pytest.skip(f"{CAPSTONE_SOURCE.name} does not exist yet")
+    built = release.build_source(CAPSTONE_SOURCE)
+    for version in ("solutions", "student"):
+        (lab["root"] / version / built.filename).write_text(getattr(built, version),
+                                                            encoding="utf-8")
+    pages = {version: open_and_start_run_all(browser, lab, version, built.filename)
+             for version in ("solutions", "student")}
+    for page, _ in pages.values():
+        wait_for_run_all(page)
+    yield pages
+    for page, _ in pages.values():
+        page.close()
+
+
+def test_capstone_solutions_run_clean_and_every_check_passes(capstone_runs):
+    from backprop_lib.grading import exercises
+
+    page, notebook = capstone_runs["solutions"]
+    notebook.locator(".jp-CodeCell", has=page.locator(".backprop-check")).last \
+        .scroll_into_view_if_needed()
+    screenshot(page, "capstone_solutions")
+    cells = cell_reports(notebook)
+    assert_ran_without_tracebacks(cells)
+    statuses = panel_statuses(cells)
+    assert set(statuses) == set(exercises(9)), statuses
+    assert set(statuses.values()) == {"passed"}, statuses
+
+
+def test_capstone_student_build_runs_and_shows_not_attempted(capstone_runs):
+    from backprop_lib.grading import exercises
+
+    page, notebook = capstone_runs["student"]
+    notebook.locator(".jp-CodeCell", has=page.locator(".backprop-check")).last \
+        .scroll_into_view_if_needed()
+    screenshot(page, "capstone_student")
+    cells = cell_reports(notebook)
+    assert_ran_without_tracebacks(cells)
+    statuses = panel_statuses(cells)
+    assert set(statuses) == set(exercises(9)), statuses
+    assert set(statuses.values()) == {"not attempted"}, statuses
+
+
 # ---------------------------------------------------------------------------
 # notebook 06 (dense_layer_backprop): its solutions build runs clean in JupyterLab
 # ---------------------------------------------------------------------------
