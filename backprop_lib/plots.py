@@ -697,7 +697,8 @@ __all__ += [
 # Decision regions of a 2-D classifier, a confusion matrix, misclassified images.
 # ---------------------------------------------------------------------------
 
-#: One colour per class (the matplotlib "tab10" cycle), used for points and regions alike.
+#: One colour per class (matplotlib's "tab10" colours, red second so that three classes are
+#: blue, red, green), used for points and decision regions alike.
 CLASS_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
                  "#7f7f7f", "#bcbd22", "#17becf")
 
