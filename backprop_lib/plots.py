@@ -1587,3 +1587,301 @@ def plot_gradcheck_errors(errors, tol, ax=None, title=None):
 
 
 __all__ += ["midnetwork_softmax_diagram", "plot_smoothed_targets", "plot_gradcheck_errors"]
+
+
+# ---------------------------------------------------------------------------
+# Notebook 07: train a classifier (train_a_classifier author's section)
+# Decision regions of a 2-D classifier, a confusion matrix, misclassified images.
+# ---------------------------------------------------------------------------
+
+#: One colour per class (matplotlib's "tab10" colours, red second so that three classes are
+#: blue, red, green), used for points and decision regions alike.
+CLASS_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
+                 "#7f7f7f", "#bcbd22", "#17becf")
+
+
+def _class_rgb(K):
+    """RGB rows of the first K class colours, shape (K, 3), values in [0, 1]."""
+    from matplotlib.colors import to_rgb
+
+    if not 1 <= K <= len(CLASS_COLOURS):
+        raise ValueError(f"can colour 1 to {len(CLASS_COLOURS)} classes, got K = {K}")
+    return np.array([to_rgb(c) for c in CLASS_COLOURS[:K]])
+
+
+def decision_grid(X, resolution=150, margin=0.1):
+    """A regular grid of points covering the bounding box of 2-D data, plus a margin.
+
+    Parameters
+    ----------
+    X : array_like, shape (N, 2)
+        The data the grid should cover.
+    resolution : int, default 150
+        Grid points along each axis, R.
+    margin : float, default 0.1
+        Extra room on each side, as a fraction of the data's range.
+
+    Returns
+    -------
+    points : ndarray, shape (R * R, 2)
+        Row-major grid: ``points.reshape(R, R, 2)[i, j]`` is row i (y), column j (x).
+    extent : tuple of 4 floats
+        ``(x_min, x_max, y_min, y_max)``, for ``imshow(..., extent=extent, origin="lower")``.
+    """
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2 or X.shape[1] != 2 or X.shape[0] == 0:
+        raise ValueError(f"X must have shape (N, 2) with N >= 1, got {X.shape}")
+    if isinstance(resolution, bool) or not isinstance(resolution, numbers.Integral) \
+            or resolution < 2:
+        raise ValueError(f"resolution must be an int >= 2, got {resolution!r}")
+    low, high = X.min(axis=0), X.max(axis=0)
+    pad = margin * np.maximum(high - low, 1e-9)
+    low, high = low - pad, high + pad
+    xs = np.linspace(low[0], high[0], resolution)
+    ys = np.linspace(low[1], high[1], resolution)
+    gx, gy = np.meshgrid(xs, ys)
+    points = np.column_stack([gx.ravel(), gy.ravel()])
+    return points, (float(low[0]), float(high[0]), float(low[1]), float(high[1]))
+
+
+def probability_image(proba, shape):
+    """Colour each grid point by its class probabilities: an RGB image.
+
+    Each pixel mixes the class colours weighted by the probabilities, then
+    fades towards white, so confident regions show their class colour and
+    uncertain ones (near a boundary) look pale and mixed.
+
+    Parameters
+    ----------
+    proba : array_like, shape (R * C, K)
+        Class probabilities of every grid point (rows sum to 1).
+    shape : tuple (R, C)
+        Grid shape.
+
+    Returns
+    -------
+    image : ndarray, shape (R, C, 3), values in [0, 1]
+    """
+    proba = np.asarray(proba, dtype=float)
+    if proba.ndim != 2 or proba.shape[0] != int(np.prod(shape)):
+        raise ValueError(f"proba must have shape ({int(np.prod(shape))}, K), got {proba.shape}")
+    mixed = proba @ _class_rgb(proba.shape[1])
+    return (0.45 * mixed + 0.55).reshape(*shape, 3).clip(0.0, 1.0)
+
+
+def scatter_classes(ax, X, y, size=14):
+    """Scatter 2-D points coloured by class, one legend entry per class.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    X : array_like, shape (N, 2)
+    y : array_like of int, shape (N,)
+    size : float, default 14
+        Marker size.
+    """
+    X, y = np.asarray(X, dtype=float), np.asarray(y)
+    for k in np.unique(y):
+        pts = X[y == k]
+        ax.scatter(pts[:, 0], pts[:, 1], s=size, color=CLASS_COLOURS[int(k)],
+                   edgecolors="black", linewidths=0.4, label=f"class {int(k)}")
+
+
+def plot_decision_boundary(predict_proba, X, y, ax=None, title=None, resolution=150):
+    """Decision regions of a 2-D classifier, with the data on top.
+
+    The background colours every grid point by the model's class
+    probabilities (see :func:`probability_image`); thin black lines mark
+    where the predicted class (the arg-max) changes.
+
+    Parameters
+    ----------
+    predict_proba : callable
+        ``predict_proba(points) -> proba``: points of shape (M, 2) to
+        probabilities of shape (M, K).
+    X : array_like, shape (N, 2)
+    y : array_like of int, shape (N,)
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw into; a new figure is made if omitted.
+    title : str, optional
+        Axes title; ``"decision regions"`` by default.
+    resolution : int, default 150
+        Grid points along each axis.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    points, extent = decision_grid(X, resolution)
+    proba = np.asarray(predict_proba(points), dtype=float)
+    if proba.ndim != 2 or proba.shape[0] != points.shape[0]:
+        raise ValueError(f"predict_proba must return shape ({points.shape[0]}, K), "
+                         f"got {proba.shape}")
+    fig, ax = _new_axes(ax, (4.4, 4.0))
+    shape = (resolution, resolution)
+    ax.imshow(probability_image(proba, shape), origin="lower", extent=extent,
+              interpolation="bilinear", aspect="auto")
+    labels = proba.argmax(axis=1).reshape(shape)
+    if len(np.unique(labels)) > 1:
+        gx = np.linspace(extent[0], extent[1], resolution)
+        gy = np.linspace(extent[2], extent[3], resolution)
+        ax.contour(gx, gy, labels, levels=np.arange(proba.shape[1] - 1) + 0.5, colors="black",
+                   linewidths=0.7)
+    scatter_classes(ax, X, y)
+    ax.set_xlim(extent[0], extent[1])
+    ax.set_ylim(extent[2], extent[3])
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    ax.set_title(title or "decision regions")
+    if len(fig.axes) == 1:
+        fig.tight_layout()
+    return fig
+
+
+def confusion_matrix(y_true, y_pred, num_classes=None):
+    """Count how often each true class was predicted as each class.
+
+    Parameters
+    ----------
+    y_true : array_like of int, shape (N,)
+    y_pred : array_like of int, shape (N,)
+    num_classes : int, optional
+        K; by default one more than the largest label seen.
+
+    Returns
+    -------
+    counts : ndarray of int, shape (K, K)
+        ``counts[i, j]`` = number of examples of true class i predicted as j;
+        the diagonal holds the correct predictions.
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.ndim != 1 or y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true and y_pred must have the same shape (N,), got {y_true.shape} "
+                         f"and {y_pred.shape}")
+    for name, labels in (("y_true", y_true), ("y_pred", y_pred)):
+        if labels.size and (labels.dtype.kind not in "iu" or labels.min() < 0):
+            raise ValueError(f"{name} must hold non-negative integer labels")
+    if num_classes is None:
+        num_classes = int(max(y_true.max(initial=0), y_pred.max(initial=0))) + 1
+    if max(y_true.max(initial=0), y_pred.max(initial=0)) >= num_classes:
+        raise ValueError(f"labels must be smaller than num_classes={num_classes}")
+    flat = np.bincount(num_classes * y_true + y_pred, minlength=num_classes**2)
+    return flat.reshape(num_classes, num_classes)
+
+
+def plot_confusion_matrix(y_true, y_pred, num_classes=None, ax=None, title=None):
+    """Heatmap of the confusion matrix, every count written in its cell.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like of int, shape (N,)
+    num_classes : int, optional
+        K (see :func:`confusion_matrix`).
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw into; a new figure is made if omitted.
+    title : str, optional
+        Axes title; by default it states the accuracy.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    counts = confusion_matrix(y_true, y_pred, num_classes)
+    K = counts.shape[0]
+    fig, ax = _new_axes(ax, (5.2, 4.4))
+    im = ax.imshow(counts, cmap="Blues")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="number of images")
+    top = counts.max() or 1
+    for i in range(K):
+        for j in range(K):
+            if counts[i, j]:
+                ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if counts[i, j] > 0.6 * top else "black")
+    k = np.arange(K)
+    ax.set_xticks(k)
+    ax.set_yticks(k)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    correct = int(np.trace(counts))
+    total = int(counts.sum())
+    ax.set_title(title or f"confusion matrix: {correct} of {total} correct")
+    if len(fig.axes) == 2:
+        fig.tight_layout()
+    return fig
+
+
+def plot_misclassified(images, y_true, proba, max_images=8, image_shape=(8, 8), title=None):
+    """A gallery of misclassified images, each above a bar chart of its probabilities.
+
+    In each bar chart the true class is green and the predicted class red.
+
+    Parameters
+    ----------
+    images : array_like, shape (N, P)
+        Flattened images (``P = prod(image_shape)``).
+    y_true : array_like of int, shape (N,)
+    proba : array_like, shape (N, K)
+        The model's class probabilities.
+    max_images : int, default 8
+        Show at most this many (the most confidently wrong first).
+    image_shape : tuple, default (8, 8)
+    title : str, optional
+        Figure title; by default it says how many were misclassified.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    images = np.asarray(images, dtype=float)
+    y_true, proba = np.asarray(y_true), np.asarray(proba, dtype=float)
+    n = y_true.shape[0]
+    if images.shape[0] != n or proba.shape[0] != n or proba.ndim != 2:
+        raise ValueError(f"need images (N, P), y_true (N,), proba (N, K); got {images.shape}, "
+                         f"{y_true.shape}, {proba.shape}")
+    pred = proba.argmax(axis=1)
+    wrong = np.flatnonzero(pred != y_true)
+    wrong = wrong[np.argsort(-proba[wrong, pred[wrong]], kind="stable")][:max_images]
+    title = title or f"{np.count_nonzero(pred != y_true)} of {n} images misclassified"
+    cols = max(len(wrong), 1)
+    fig, axes = plt.subplots(2, cols, figsize=(1.55 * cols + 0.4, 3.6), squeeze=False,
+                             gridspec_kw={"height_ratios": [1.25, 1.0]})
+    K = proba.shape[1]
+    for c in range(cols):
+        ax_img, ax_bar = axes[0, c], axes[1, c]
+        if c >= len(wrong):
+            ax_img.axis("off")
+            ax_bar.axis("off")
+            ax_img.text(0.5, 0.5, "none", ha="center", va="center", transform=ax_img.transAxes)
+            continue
+        i = wrong[c]
+        ax_img.imshow(images[i].reshape(image_shape), cmap="gray_r")
+        ax_img.set_xticks([])
+        ax_img.set_yticks([])
+        ax_img.set_title(f"true {y_true[i]}, said {pred[i]}", fontsize=8)
+        colours = ["#bbbbbb"] * K
+        colours[pred[i]] = "#d62728"
+        colours[y_true[i]] = "#2ca02c"
+        ax_bar.bar(np.arange(K), proba[i], color=colours)
+        ax_bar.set_ylim(0, 1)
+        ax_bar.set_xticks(np.arange(K), [str(k) for k in range(K)], fontsize=6)
+        ax_bar.tick_params(axis="y", labelsize=6)
+        ax_bar.set_xlabel("class", fontsize=7)
+        if c == 0:
+            ax_bar.set_ylabel("probability", fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    # Fixed margins: tight_layout would measure every one of the 2 * cols axes (slow).
+    fig.subplots_adjust(left=0.5 / fig.get_figwidth(), right=1 - 0.1 / fig.get_figwidth(),
+                        top=0.83, bottom=0.12, wspace=0.35, hspace=0.35)
+    return fig
+
+
+__all__ += [
+    "CLASS_COLOURS",
+    "decision_grid",
+    "probability_image",
+    "scatter_classes",
+    "plot_decision_boundary",
+    "confusion_matrix",
+    "plot_confusion_matrix",
+    "plot_misclassified",
+]

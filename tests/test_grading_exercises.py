@@ -193,7 +193,8 @@ CORRECT = {
 
 
 #: Numeric exercises whose correct and wrong answers live in a test file of their own.
-TESTED_IN_OWN_FILE = {"jacobian_vjp": "tests/test_jacobian_vjp.py"}
+TESTED_IN_OWN_FILE = {"jacobian_vjp": "tests/test_jacobian_vjp.py",
+                      "predict_digits": "tests/test_exercises_nb07.py"}
 
 
 def _solutions_in_notebook_test_files():
