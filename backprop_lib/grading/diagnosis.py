@@ -1,0 +1,303 @@
+"""Name the mistake behind a failed case: the stages of the diagnosis, and how they combine.
+
+After a case fails, :func:`diagnose_mismatch` (wrong values or shape) or
+:func:`diagnose_exception` (the learner's code raised) collects
+:class:`~backprop_lib.grading.mistakes.Finding` objects from these stages, in
+this order:
+
+1. **wrong variants** on the failing case: the exercise's hand-written wrong
+   implementations (``NumericExercise.variants``) that the answer reproduces;
+2. **transforms** of the right answer on the failing case
+   (:mod:`~backprop_lib.grading.transforms`): outputs in another order,
+   transposed, reshaped, negated, scaled by a wrong normaliser;
+3. **the shape error** (exceptions only, :mod:`~backprop_lib.grading.shape_errors`):
+   which product failed and which arrangement of its operands fits;
+4. **probes** (:mod:`~backprop_lib.grading.probes`), only when stages 1-3 leave
+   an output unexplained: the learner's function runs through the executor on
+   the exercise's small probe inputs, where stages 1 and 2 run again and the
+   answer is decomposed on the formula's terms
+   (:mod:`~backprop_lib.grading.decomposition`).
+
+Codes are reported once each, in the order found; each keeps the first (most
+specific) sentence found for it. Findings without a code become notes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .conversion import ConversionProblem
+from .decomposition import decompose
+from .mistakes import Finding
+from .shape_errors import explain_shape_error
+from .transforms import close_enough, multiple_of, transform_findings
+
+__all__ = ["Diagnosis", "diagnose_mismatch", "diagnose_exception", "variant_findings"]
+
+
+@dataclass
+class Diagnosis:
+    """What the stages found.
+
+    Attributes
+    ----------
+    findings : list of Finding
+        In the order found.
+    notes : list of str
+        Context sentences without a code (e.g. "on small inputs your function is right").
+    """
+
+    findings: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+
+    def add(self, findings):
+        """Append `findings`, skipping a code already found for the same outputs.
+
+        The same code may be found for two different outputs (``dW`` and ``db`` both
+        divided by N): both sentences are kept. A sentence is never repeated.
+        """
+        for f in findings:
+            if f.sentence in {g.sentence for g in self.findings}:
+                continue
+            if f.code is not None and any(
+                    g.code == f.code and (not g.outputs or not f.outputs
+                                          or set(f.outputs) <= set(g.outputs))
+                    for g in self.findings):
+                continue
+            self.findings.append(f)
+
+    def explained_outputs(self, n_outputs):
+        """Indices of the outputs some finding explains."""
+        out = set()
+        for f in self.findings:
+            out |= set(f.outputs) if f.outputs else set(range(n_outputs))
+        return out
+
+
+# ---------------------------------------------------------------------------
+# stage 1: wrong variants
+# ---------------------------------------------------------------------------
+
+
+def variant_findings(exercise, case, got, expected, rtol, atol, partial=True):
+    """Findings for every wrong variant whose output `got` reproduces.
+
+    An output counts when the learner is wrong there, the variant is wrong
+    there, and the learner's output equals the variant's (outputs are compared
+    one by one, so two mistakes in two outputs are both named). With
+    ``partial=False`` a variant also wrong in outputs the learner got right is
+    skipped (its sentence would describe more mistakes than the answer has).
+    """
+    found = []
+    for variant in exercise.variants:
+        wrong = exercise._run_variant(variant, case)
+        if wrong is None or len(wrong) != len(got):
+            continue
+        outputs, overreach = [], False
+        for i, (g, w, e) in enumerate(zip(got, wrong, expected, strict=True)):
+            if close_enough(w, e, rtol, atol):
+                continue
+            if close_enough(g, e, rtol, atol):
+                overreach = True  # the variant is wrong where the learner is right
+                continue
+            if close_enough(g, w, max(rtol, 1e-5), atol, equal_nan=True):
+                outputs.append(i)
+        if outputs and (partial or not overreach):
+            found.append(Finding(variant.code, variant.sentence,
+                                 tuple(outputs) if exercise.output_names else ()))
+    return found
+
+
+# ---------------------------------------------------------------------------
+# stage 4: probes
+# ---------------------------------------------------------------------------
+
+
+def _plain_outputs(value, n):
+    """The probe's plain output as a list of float arrays, or None if unusable."""
+    if isinstance(value, ConversionProblem) or not isinstance(value, list) or len(value) != n:
+        return None
+    arrays = []
+    for arr in value:
+        arr = np.asarray(arr)
+        if arr.dtype.kind not in "iuf":
+            return None
+        arrays.append(np.asarray(arr, dtype=np.float64))
+    return arrays
+
+
+def _dims(exercise, args):
+    if exercise.dims is None:
+        return {}
+    try:
+        return dict(exercise.dims(*args))
+    except Exception:  # noqa: BLE001 - dims are only for messages
+        return {}
+
+
+def _usable(exercise, runs):
+    """``[(case, got, expected)]`` for the probes whose output could be read."""
+    usable = []
+    for run in runs:
+        if run.kind != "ok":
+            continue
+        expected = exercise._reference(run.case)
+        got = _plain_outputs(run.value, len(expected))
+        if got is not None:
+            usable.append((run.case, got, expected))
+    return usable
+
+
+def _probe_ratios(exercise, probe_runs):
+    """``ratios(i) -> [(r, dims)]``: output i as a multiple of the right one on each probe."""
+    if exercise.probes is None:
+        return None
+
+    def ratios(i):
+        out = []
+        for case, got, expected in _usable(exercise, probe_runs()):
+            r = multiple_of(got[i], expected[i])
+            if r is not None:
+                out.append((r, _dims(exercise, case.args)))
+        return out
+
+    return ratios
+
+
+def _probe_stage(exercise, runs):
+    """(Diagnosis, ran, all_right) from the probe runs."""
+    found = Diagnosis()
+    usable = _usable(exercise, runs)
+    if not usable:
+        return found, False, False
+    right = []
+    decomposable = []
+    for case, got, expected in usable:
+        rtol, atol = exercise._tolerance(case)
+        ok = all(close_enough(g, e, rtol, atol) for g, e in zip(got, expected, strict=True))
+        right.append(ok)
+        if ok:
+            continue
+        found.add(variant_findings(exercise, case, got, expected, rtol, atol))
+        found.add(transform_findings(got, expected, names=exercise.output_names, rtol=rtol,
+                                     atol=atol, dims=_dims(exercise, case.args),
+                                     normaliser=exercise.normaliser))
+    for case, got, expected in usable:
+        shaped = [g if g.shape == e.shape else None for g, e in zip(got, expected, strict=True)]
+        decomposable.append((case.args, shaped))
+    if exercise.terms and not all(right):
+        findings, _verdict = decompose(exercise.terms, decomposable,
+                                       normaliser=exercise.normaliser,
+                                       output_names=exercise.output_names,
+                                       dims_of=exercise.dims)
+        found.add(findings)
+    return found, True, all(right)
+
+
+# ---------------------------------------------------------------------------
+# entry points
+# ---------------------------------------------------------------------------
+
+
+def diagnose_mismatch(exercise, case, got, expected, rtol, atol, probe_runs):
+    """Name the mistake behind wrong values (or a wrong shape) on `case`.
+
+    Parameters
+    ----------
+    exercise : NumericExercise
+    case : Case
+        The failing case.
+    got, expected : list of ndarray
+        The learner's outputs and the reference's (float arrays).
+    rtol, atol : float
+        The case's tolerances.
+    probe_runs : callable
+        ``probe_runs() -> list[ProbeRun]``: runs the exercise's probes through the
+        executor (called only if the failing case leaves an output unexplained).
+
+    Returns
+    -------
+    Diagnosis
+    """
+    diagnosis = Diagnosis()
+    diagnosis.add(variant_findings(exercise, case, got, expected, rtol, atol, partial=False))
+    diagnosis.add(transform_findings(got, expected, names=exercise.output_names, rtol=rtol,
+                                     atol=atol, dims=_dims(exercise, case.args),
+                                     normaliser=exercise.normaliser,
+                                     more_ratios=_probe_ratios(exercise, probe_runs)))
+    uncovered = set(range(len(expected))) - diagnosis.explained_outputs(len(expected))
+    partial = [f for f in variant_findings(exercise, case, got, expected, rtol, atol)
+               if set(f.outputs) & uncovered]
+    diagnosis.add(partial)
+    wrong = {i for i, (g, e) in enumerate(zip(got, expected, strict=True))
+             if not close_enough(g, e, rtol, atol)}
+    if not wrong or wrong <= diagnosis.explained_outputs(len(expected)):
+        return diagnosis
+    if exercise.probes is None:
+        _decompose_failing_case(exercise, case, got, expected, diagnosis)
+        return diagnosis
+    found, ran, all_right = _probe_stage(exercise, probe_runs())
+    if ran and all_right:
+        diagnosis.notes.append(
+            "On small ordinary inputs your function gives the right result, so the formula "
+            "is probably right: look at what is special about the failing case (its dtype, "
+            "its size, extreme values, or a memory layout that is not C-contiguous).")
+    diagnosis.add(found.findings)
+    diagnosis.notes += found.notes
+    if not ran:
+        _decompose_failing_case(exercise, case, got, expected, diagnosis)
+    return diagnosis
+
+
+def _decompose_failing_case(exercise, case, got, expected, diagnosis):
+    """Stage 4 without probes: decompose the answer on the failing case itself."""
+    if not exercise.terms:
+        return
+    shaped = [g if g.shape == e.shape else None for g, e in zip(got, expected, strict=True)]
+    findings, _verdict = decompose(exercise.terms, [(case.args, shaped)],
+                                   normaliser=exercise.normaliser,
+                                   output_names=exercise.output_names, dims_of=exercise.dims)
+    diagnosis.add(findings)
+
+
+def diagnose_exception(exercise, case, error, probe_runs):
+    """Name the mistake behind an exception from the learner's code on `case`.
+
+    Parameters
+    ----------
+    exercise : NumericExercise
+    case : Case
+    error : str
+        The exception summary.
+    probe_runs : callable
+        As in :func:`diagnose_mismatch`.
+
+    Returns
+    -------
+    Diagnosis
+    """
+    diagnosis = Diagnosis()
+    expected = exercise._reference(case)
+    finding = explain_shape_error(error, exercise.arg_names, case.args,
+                                  [e.shape for e in expected], exercise.output_names)
+    if finding is not None:
+        diagnosis.add([finding])
+    if exercise.probes is None:
+        return diagnosis
+    runs = probe_runs()
+    found, ran, all_right = _probe_stage(exercise, runs)
+    if ran:
+        labels = "; ".join(r.case.label for r in runs if r.kind == "ok")
+        if all_right:
+            diagnosis.notes.append(
+                f"On small inputs ({labels}) your function runs and is right, so the error "
+                "comes from something special about the failing case (its shapes, dtype or "
+                "size).")
+        elif found.findings:
+            diagnosis.notes.append(
+                f"It does run on a small input where the shapes allow it ({labels}), and what "
+                "it computes there shows the mistake (below).")
+        diagnosis.add(found.findings)
+    return diagnosis
