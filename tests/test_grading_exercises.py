@@ -343,14 +343,14 @@ WRONG = [
     ("warmup_row_sums", "shape", "keepdims", lambda A: A.sum(axis=1, keepdims=True)),
     ("warmup_row_sums", "mutates_input", "A", lambda A: np.cumsum(A, axis=1, out=A)[:, -1]),
     ("warmup_row_sums", "dtype", "integers", lambda A: A.sum(axis=1).astype(int)),
-    ("warmup_row_sums", None, "mean", lambda A: A.mean(axis=1)),
+    ("warmup_row_sums", "wrong_normaliser", "mean", lambda A: A.mean(axis=1)),
     # 01 dense forward
     ("dense_forward", "transposed", "column convention", lambda A, W, b: (A @ W + b).T),
     ("dense_forward", "transposed", "row", lambda A, W, b: W.T @ A.T + b[:, None]),
     ("dense_forward", "bias_wrong_axis", "every row", lambda A, W, b: A @ W + b[:, None]),
     ("dense_forward", "bias_wrong_axis", "b", lambda A, W, b: A @ W + b.reshape(-1, 1)),
     ("dense_forward", "shape", "single example", lambda A, W, b: A[0] @ W + b),
-    ("dense_forward", None, "bias", lambda A, W, b: A @ W),
+    ("dense_forward", "missing_term", "bias", lambda A, W, b: A @ W),
     ("dense_forward", "uses_reference", "backprop_lib", _dense_layer_forward),
     # 02 softmax
     ("softmax", "overflow", "maximum", _naive_softmax),
@@ -370,7 +370,7 @@ WRONG = [
     ("log_softmax", "sign", "opposite sign", lambda z: -_stable_log_softmax(z)),
     ("log_softmax", "transposed", "transposed", lambda z: _stable_log_softmax(z).T),
     ("log_softmax", "uses_reference", "backprop_lib", _uses_reference("log_softmax")),
-    ("log_softmax", None, "log(sum(exp", lambda z: z - z.max(axis=-1, keepdims=True)),
+    ("log_softmax", "missing_term", "log(sum(exp", lambda z: z - z.max(axis=-1, keepdims=True)),
     # 03 softmax Jacobian
     ("softmax_jacobian", "elementwise_jacobian", "off-diagonal", lambda s: np.diag(s * (1 - s))),
     ("softmax_jacobian", "elementwise_jacobian", "(K, K) matrix", lambda s: s * (1 - s)),
@@ -378,8 +378,8 @@ WRONG = [
     ("softmax_jacobian", "mutates_input", "s", _jacobian_reusing_s),
     ("softmax_jacobian", "uses_reference", "backprop_lib", _uses_reference("softmax_jacobian")),
     ("softmax_jacobian", "shape", "shape", lambda s: (np.diag(s) - np.outer(s, s))[None]),
-    ("softmax_jacobian", None, "diag(s)", lambda s: -np.outer(s, s)),
-    ("softmax_jacobian", None, "OUTPUT", lambda s: np.diag(_stable_softmax(s))
+    ("softmax_jacobian", "missing_term", "diag(s)", lambda s: -np.outer(s, s)),
+    ("softmax_jacobian", "double_softmax", "OUTPUT", lambda s: np.diag(_stable_softmax(s))
      - np.outer(_stable_softmax(s), _stable_softmax(s))),
     # 03 batched Jacobian
     ("softmax_jacobian_batch", "elementwise_jacobian", "off-diagonal",
@@ -416,7 +416,8 @@ WRONG = [
     ("cross_entropy", "wrong_axis", "axis=0",
      lambda z, y: -np.log(_softmax_axis0(z))[np.arange(len(y)), y].mean()),
     ("cross_entropy", "uses_reference", "backprop_lib", _uses_reference("cross_entropy")),
-    ("cross_entropy", None, "[np.arange(N), y]", lambda z, y: -_stable_log_softmax(z)[:, y].mean()),
+    ("cross_entropy", "wrong_index", "[np.arange(N), y]",
+     lambda z, y: -_stable_log_softmax(z)[:, y].mean()),
     ("cross_entropy", "shape", "mean", lambda z, y: -_stable_log_softmax(z)[np.arange(len(y)), y]),
     # 04 cross-entropy gradient
     ("cross_entropy_grad", "missing_batch_mean", "1/N",
@@ -442,9 +443,10 @@ WRONG = [
     ("dense_backward", "sign", "opposite sign",
      lambda dZ, A, W: (-(dZ @ W.T), -(A.T @ dZ), -dZ.sum(axis=0))),
     ("dense_backward", "mutates_input", "A", _dense_backward_into_A),
-    ("dense_backward", None, "already inside dZ",
+    ("dense_backward", "wrong_normaliser", "already inside dZ",
      lambda dZ, A, W: (dZ @ W.T, A.T @ dZ, dZ.mean(axis=0))),
-    ("dense_backward", None, "order", lambda dZ, A, W: (A.T @ dZ, dZ @ W.T, dZ.sum(axis=0))),
+    ("dense_backward", "output_order", "order",
+     lambda dZ, A, W: (A.T @ dZ, dZ @ W.T, dZ.sum(axis=0))),
     # 06 numerical gradient
     ("numerical_gradient", "mutates_input", "x", _numgrad_no_restore),
     ("numerical_gradient", "sign", "flipped", _numgrad_step(sign=-1, divisor=2)),
@@ -454,8 +456,9 @@ WRONG = [
      lambda f, x, h=1e-5: _numgrad_model(f, x).astype(int)),
     ("numerical_gradient", "uses_reference", "backprop_lib",
      lambda f, x, h=1e-5: gradcheck.numerical_gradient(f, x, h)),
-    ("numerical_gradient", None, "forward differences", _numgrad_step(1, 1, forward=True)),
-    ("numerical_gradient", None, "2h", _numgrad_step(sign=1, divisor=1)),
+    ("numerical_gradient", "forward_difference", "forward differences",
+     _numgrad_step(1, 1, forward=True)),
+    ("numerical_gradient", "wrong_normaliser", "2h", _numgrad_step(sign=1, divisor=1)),
 ]
 
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .factors import Monomial, describe_change, match_ratio, normaliser_code, parse
-from .mistakes import Finding
+from .mistakes import MISTAKES, Finding
 
 __all__ = ["Term", "decompose", "FIT_RTOL"]
 
@@ -52,6 +52,8 @@ DEPENDENCE_RTOL = 1e-7
 #: A case is fitted only if it has this many more entries than fitted terms (or twice as
 #: many entries as terms, for one to three terms): an exact fit must mean something.
 SPARE_ENTRIES = 4
+#: Relative tolerance when a fitted coefficient is matched with a factor such as 1/N.
+RATIO_RTOL = 2e-3
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,11 @@ class Term:
     replaces: str | None = None
     output: str | None = None
 
+    def __post_init__(self):
+        if self.code is not None and self.code not in MISTAKES:
+            raise ValueError(f"unknown mistake code {self.code!r}")
+        parse(self.coefficient)  # fail early on a coefficient that is not a monomial
+
     @property
     def expected(self):
         return parse(self.coefficient)
@@ -111,6 +118,7 @@ class _CaseFit:
     contributions: dict
     dims: dict
     exact: bool
+    ratio_rtol: float = 2e-3
 
 
 def _column(term, args, shape):
@@ -127,7 +135,7 @@ def _column(term, args, shape):
     return value.ravel()
 
 
-def _fit_case(terms, args, y, dims):
+def _fit_case(terms, args, y, dims, fit_rtol=FIT_RTOL):
     """Least-squares coefficients of `y` on the independent terms of one case."""
     y = np.asarray(y, dtype=np.float64)
     shape = y.shape
@@ -149,11 +157,11 @@ def _fit_case(terms, args, y, dims):
         return None  # too few entries: any answer would fit exactly
     X = np.column_stack(columns)
     beta, *_ = np.linalg.lstsq(X, y, rcond=None)
-    exact = np.linalg.norm(X @ beta - y) <= FIT_RTOL * norm_y
+    exact = np.linalg.norm(X @ beta - y) <= fit_rtol * norm_y
     betas = {t.name: float(b) for t, b in zip(kept, beta, strict=True)}
     contributions = {t.name: abs(float(b)) * np.linalg.norm(c) / norm_y
                      for t, b, c in zip(kept, beta, columns, strict=True)}
-    return _CaseFit(betas, contributions, dims, bool(exact))
+    return _CaseFit(betas, contributions, dims, bool(exact), max(fit_rtol, RATIO_RTOL))
 
 
 def _observed(term, fits):
@@ -169,7 +177,8 @@ def _observed(term, fits):
         expected = [term.expected] * len(relevant)
     ratios = [f.betas[term.name] / e.value(f.dims) for f, e in zip(relevant, expected,
                                                                     strict=True)]
-    ratio = match_ratio(ratios, [f.dims for f in relevant])
+    ratio = match_ratio(ratios, [f.dims for f in relevant],
+                        rtol=max(f.ratio_rtol for f in relevant))
     if ratio is None:
         return None
     return ratio if term.is_mistake else term.expected * ratio
@@ -215,10 +224,12 @@ def decompose(terms, cases, *, normaliser="1", output_names=None, dims_of=None):
         alternative ways to write the same formula (log-softmax as ``z - LSE(z)``
         or as ``(z - m) - log(sum(exp(z - m)))``): each is tried and the one that
         explains the answer with the fewest findings is used (the first on a tie).
-    cases : sequence of (args, got)
+    cases : sequence of (args, got) or (args, got, fit_rtol)
         The inputs of each case and the learner's outputs there (a list of float
         arrays, one per output, already checked to have the right shapes; an entry
-        may be None where that output has the wrong shape).
+        may be None where that output has the wrong shape), and optionally the
+        relative residual that still counts as an exact fit (wider for an answer
+        returned in float16 or float32).
     normaliser : str
         How the whole correct result scales with the dimensions (``"1/N"`` for a
         batch mean); used when every term is off by the same factor.
@@ -251,11 +262,13 @@ def decompose(terms, cases, *, normaliser="1", output_names=None, dims_of=None):
         if not own:
             continue
         fits = []
-        for args, got in cases:
+        for case in cases:
+            args, got = case[0], case[1]
+            fit_rtol = case[2] if len(case) > 2 else FIT_RTOL
             if got is None or index >= len(got) or got[index] is None:
                 continue
             dims = dims_of(*args) if dims_of else {}
-            fit = _fit_case(own, args, got[index], dims)
+            fit = _fit_case(own, args, got[index], dims, fit_rtol)
             if fit is not None and fit.exact:
                 fits.append(fit)
         if not fits:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .conversion import ConversionProblem
-from .decomposition import decompose
+from .decomposition import FIT_RTOL, decompose
 from .mistakes import Finding
 from .shape_errors import explain_shape_error
 from .transforms import close_enough, multiple_of, transform_findings
@@ -116,16 +116,18 @@ def variant_findings(exercise, case, got, expected, rtol, atol, partial=True):
 
 
 def _plain_outputs(value, n):
-    """The probe's plain output as a list of float arrays, or None if unusable."""
+    """(list of float arrays, fit tolerance) for the probe's output, or (None, None)."""
     if isinstance(value, ConversionProblem) or not isinstance(value, list) or len(value) != n:
-        return None
-    arrays = []
+        return None, None
+    arrays, rtol = [], FIT_RTOL
     for arr in value:
         arr = np.asarray(arr)
         if arr.dtype.kind not in "iuf":
-            return None
+            return None, None
+        if arr.dtype.kind == "f":
+            rtol = max(rtol, 30 * float(np.finfo(arr.dtype).eps))
         arrays.append(np.asarray(arr, dtype=np.float64))
-    return arrays
+    return arrays, rtol
 
 
 def _dims(exercise, args):
@@ -138,15 +140,15 @@ def _dims(exercise, args):
 
 
 def _usable(exercise, runs):
-    """``[(case, got, expected)]`` for the probes whose output could be read."""
+    """``[(case, got, expected, fit_rtol)]`` for the probes whose output could be read."""
     usable = []
     for run in runs:
         if run.kind != "ok":
             continue
         expected = exercise._reference(run.case)
-        got = _plain_outputs(run.value, len(expected))
+        got, fit_rtol = _plain_outputs(run.value, len(expected))
         if got is not None:
-            usable.append((run.case, got, expected))
+            usable.append((run.case, got, expected, fit_rtol))
     return usable
 
 
@@ -157,7 +159,7 @@ def _probe_ratios(exercise, probe_runs):
 
     def ratios(i):
         out = []
-        for case, got, expected in _usable(exercise, probe_runs()):
+        for case, got, expected, _fit_rtol in _usable(exercise, probe_runs()):
             r = multiple_of(got[i], expected[i])
             if r is not None:
                 out.append((r, _dims(exercise, case.args)))
@@ -174,7 +176,7 @@ def _probe_stage(exercise, runs):
         return found, False, False
     right = []
     decomposable = []
-    for case, got, expected in usable:
+    for case, got, expected, _fit_rtol in usable:
         rtol, atol = exercise._tolerance(case)
         ok = all(close_enough(g, e, rtol, atol) for g, e in zip(got, expected, strict=True))
         right.append(ok)
@@ -184,9 +186,9 @@ def _probe_stage(exercise, runs):
         found.add(transform_findings(got, expected, names=exercise.output_names, rtol=rtol,
                                      atol=atol, dims=_dims(exercise, case.args),
                                      normaliser=exercise.normaliser))
-    for case, got, expected in usable:
+    for case, got, expected, fit_rtol in usable:
         shaped = [g if g.shape == e.shape else None for g, e in zip(got, expected, strict=True)]
-        decomposable.append((case.args, shaped))
+        decomposable.append((case.args, shaped, fit_rtol))
     if exercise.terms and not all(right):
         findings, _verdict = decompose(exercise.terms, decomposable,
                                        normaliser=exercise.normaliser,

@@ -173,15 +173,17 @@ def _matches(ratios, dims_list, rtol):
 
 
 def is_ambiguous(ratios, dims_list, rtol=2e-3):
-    """True if two different factors of the lowest complexity both explain `ratios`."""
+    """True if another factor almost as simple as the best one also explains `ratios`.
+
+    "Almost as simple" is at most half a step more complex: ``N`` and ``K`` when
+    ``N == K``, or ``N`` and the constant ``2`` when ``N == 2``.
+    """
     best = None
     for complexity, _candidate in _matches(ratios, dims_list, rtol):
         if best is None:
             best = complexity
-        elif complexity == best:
-            return True
         else:
-            return False
+            return complexity <= best + 0.5
     return False
 
 
