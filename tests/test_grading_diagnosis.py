@@ -361,7 +361,7 @@ def test_an_exercise_without_probes_still_decomposes_the_failing_case():
 
 def test_every_code_a_stage_can_report_is_a_design_code():
     for code in ("missing_term", "wrong_normaliser", "output_order", "operand_order",
-                 "double_softmax", "wrong_index", "forward_difference"):
+                 "double_softmax", "wrong_index", "forward_difference", "inner_product"):
         assert code in MISTAKES
     with pytest.raises(ValueError, match="unknown mistake code"):
         Finding("no_such_code", "")

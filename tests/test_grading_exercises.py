@@ -500,6 +500,12 @@ def _dev_numgrad_all_at_once(f, x, h=1e-5):
     return grad
 
 
+def _dev_ce_grad_columns(z, y):
+    p = _sm(z)
+    p[:, y] -= 1
+    return p / len(y)
+
+
 #: (exercise id, the code a tutor would name, implementation)
 DEV = [
     ("warmup_row_sums", "wrong_axis", lambda A: np.array([col.sum() for col in A.T])),
@@ -558,6 +564,9 @@ DEV = [
     ("numerical_gradient", "wrong_normaliser",
      lambda f, x, h=1e-5: _numgrad_step(sign=1, divisor=4)(f, x, h)),
     ("numerical_gradient", None, _dev_numgrad_all_at_once),
+    ("softmax_jacobian", "inner_product", lambda s: np.diag(s) - s.T @ s),
+    ("softmax_vjp", "wrong_axis", lambda s, g: s * (g - g @ s)),
+    ("cross_entropy_grad", "wrong_index", _dev_ce_grad_columns),
 ]
 
 

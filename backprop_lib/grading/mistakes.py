@@ -124,6 +124,12 @@ MISTAKES = {
         "Your indexing picks the wrong entries. To take one entry per row, index with two "
         "arrays of the same length: p[np.arange(N), y]; p[:, y] picks an (N, N) block.",
     ),
+    "inner_product": (
+        "Inner product instead of outer product",
+        "You used an inner product (one number) where the outer product (a matrix) belongs. "
+        "For a 1-D array s, s.T is s itself, so s @ s.T and np.dot(s, s) are the number "
+        "sum_i s_i^2; the outer product s s^T is np.outer(s, s) or s[:, None] * s[None, :].",
+    ),
     "forward_difference": (
         "Forward instead of central differences",
         "You used the forward difference (f(x + h) - f(x)) / h, whose error shrinks only like "

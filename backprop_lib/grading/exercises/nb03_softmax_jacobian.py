@@ -162,7 +162,8 @@ def _jacobian_terms():
                       "missing, so s_j appears off the diagonal too. Only the diagonal gets "
                       "s_i: J = diag(s) - s s^T.", replaces="diag"),
         Term("inner", "inner product s . s in every entry",
-             lambda s: (_f64(s) ** 2).sum(axis=-1)[..., None, None] * ones(s), code=None,
+             lambda s: (_f64(s) ** 2).sum(axis=-1)[..., None, None] * ones(s),
+             code="inner_product",
              sentence="You subtracted the number s . s from every entry: for a 1-D array "
                       "s @ s.T is the inner product (.T does nothing to a 1-D array). The "
                       "outer product is np.outer(s, s), or s[:, None] * s[None, :].",

@@ -202,6 +202,14 @@ def _inner(s, g, axis=-1):
     return (as_float64(g) * as_float64(s)).sum(axis=axis, keepdims=True)
 
 
+def _square_matmul(a, b):
+    """a @ b for square batches only (the mistake raises for N != K)."""
+    a, b = as_float64(a), as_float64(b)
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise ValueError("only a square batch multiplies")
+    return a @ b
+
+
 def _inner_no_keepdims(s, g):
     s = as_float64(s)
     if s.ndim != 2 or s.shape[0] != s.shape[1]:
@@ -237,6 +245,18 @@ _VJP_TERMS = (
          sentence="You summed g * s over axis=-1 without keepdims=True: the (N,) result lines "
                   "up with the LAST axis, so column j got example j's inner product (other "
                   "shapes raise an error). Use keepdims=True.", replaces="s_inner"),
+    Term("s_matmul", "term s * (g @ s)", lambda s, g: as_float64(s) * _square_matmul(g, s),
+         code="wrong_axis",
+         sentence="You wrote g @ s (or np.dot(g, s)) for the inner product: for batches of "
+                  "shape (N, K) that is a matrix product mixing examples and classes (it runs "
+                  "only when N = K). The inner product of each example is "
+                  "(g * s).sum(axis=-1, keepdims=True).", replaces="s_inner"),
+    Term("s_pairs", "term s * (g @ s.T)", lambda s, g: as_float64(s) * _square_matmul(
+        g, np.swapaxes(as_float64(s), -1, -2)), code="wrong_axis",
+         sentence="You wrote g @ s.T for the inner product: that (N, N) table holds the inner "
+                  "product of every pair of examples (it lines up with (N, K) only when "
+                  "N = K). The inner product of each example is its diagonal, "
+                  "(g * s).sum(axis=-1, keepdims=True).", replaces="s_inner"),
     Term("g", "upstream gradient g", lambda s, g: as_float64(g), code="missing_term",
          sentence="You forgot the factor s in front: g^T J = s * (g - <g, s>), not "
                   "g - <g, s> (or only part of it is multiplied by s).", replaces="sg"),
@@ -365,6 +385,11 @@ _CE_GRAD_TERMS = (
          sentence="You subtracted 1 from EVERY entry. Only the true class of each example "
                   "gets the -1: subtract the one-hot target Y (Y[n, y[n]] = 1, zeros "
                   "elsewhere).", replaces="Y"),
+    Term("Y_columns", "1 in every row of the label columns", lambda z, y: np.broadcast_to(
+        np.isin(np.arange(np.shape(z)[1]), y), np.shape(z)).astype(float), code="wrong_index",
+         sentence="You subtracted 1 from whole columns (p[:, y] -= 1): every row lost 1 in "
+                  "every column that is some example's label. Each example has one true "
+                  "class: p[np.arange(N), y] -= 1.", replaces="Y"),
     Term("S_axis0", "softmax down the columns", lambda z, y: softmax_axis0(z),
          code="wrong_axis",
          sentence="Your softmax normalises down the columns (axis=0) instead of along each "
