@@ -81,14 +81,13 @@ class Diagnosis:
 # ---------------------------------------------------------------------------
 
 
-def variant_findings(exercise, case, got, expected, rtol, atol, partial=True):
-    """Findings for every wrong variant whose output `got` reproduces.
+def _variant_matches(exercise, case, got, expected, rtol, atol):
+    """``[(Finding, overreach)]`` for every wrong variant that `got` reproduces.
 
     An output counts when the learner is wrong there, the variant is wrong
     there, and the learner's output equals the variant's (outputs are compared
-    one by one, so two mistakes in two outputs are both named). With
-    ``partial=False`` a variant also wrong in outputs the learner got right is
-    skipped (its sentence would describe more mistakes than the answer has).
+    one by one, so two mistakes in two outputs are both named). `overreach` is
+    True when the variant is also wrong in outputs the learner got right.
     """
     found = []
     for variant in exercise.variants:
@@ -100,14 +99,19 @@ def variant_findings(exercise, case, got, expected, rtol, atol, partial=True):
             if close_enough(w, e, rtol, atol):
                 continue
             if close_enough(g, e, rtol, atol):
-                overreach = True  # the variant is wrong where the learner is right
+                overreach = True
                 continue
             if close_enough(g, w, max(rtol, 1e-5), atol, equal_nan=True):
                 outputs.append(i)
-        if outputs and (partial or not overreach):
-            found.append(Finding(variant.code, variant.sentence,
-                                 tuple(outputs) if exercise.output_names else ()))
+        if outputs:
+            found.append((Finding(variant.code, variant.sentence,
+                                  tuple(outputs) if exercise.output_names else ()), overreach))
     return found
+
+
+def variant_findings(exercise, case, got, expected, rtol, atol):
+    """Findings for every wrong variant whose output `got` reproduces (see _variant_matches)."""
+    return [f for f, _ in _variant_matches(exercise, case, got, expected, rtol, atol)]
 
 
 # ---------------------------------------------------------------------------
@@ -224,15 +228,17 @@ def diagnose_mismatch(exercise, case, got, expected, rtol, atol, probe_runs):
     Diagnosis
     """
     diagnosis = Diagnosis()
-    diagnosis.add(variant_findings(exercise, case, got, expected, rtol, atol, partial=False))
+    matches = _variant_matches(exercise, case, got, expected, rtol, atol)
+    # A variant wrong in more outputs than the answer is named only for outputs that the
+    # transforms leave unexplained ("your dA has the opposite sign" beats "your gradients
+    # have the opposite sign" when dW and db are right).
+    diagnosis.add([f for f, overreach in matches if not overreach])
     diagnosis.add(transform_findings(got, expected, names=exercise.output_names, rtol=rtol,
                                      atol=atol, dims=_dims(exercise, case.args),
                                      normaliser=exercise.normaliser,
                                      more_ratios=_probe_ratios(exercise, probe_runs)))
     uncovered = set(range(len(expected))) - diagnosis.explained_outputs(len(expected))
-    partial = [f for f in variant_findings(exercise, case, got, expected, rtol, atol)
-               if set(f.outputs) & uncovered]
-    diagnosis.add(partial)
+    diagnosis.add([f for f, overreach in matches if overreach and set(f.outputs) & uncovered])
     wrong = {i for i, (g, e) in enumerate(zip(got, expected, strict=True))
              if not close_enough(g, e, rtol, atol)}
     if not wrong or wrong <= diagnosis.explained_outputs(len(expected)):

@@ -43,6 +43,7 @@ from .mistakes import WrongVariant
 from .probes import DIAGNOSIS_BUDGET, run_probes
 from .registry import Exercise
 from .runner import resolve_timeout, run_case
+from .transforms import close_enough
 
 __all__ = ["NumericExercise", "TOLERANCES"]
 
@@ -398,7 +399,7 @@ class NumericExercise(Exercise):
                 verdict = ("the values are right to that precision, but the result must be "
                            "float32 or float64.")
             elif (kind == np.float32 and np.dtype(case.dtype) == np.float64
-                  and not _close(g, e, rtol, atol) and _close(g, e, 2e-4, 1e-6)):
+                  and not close_enough(g, e, rtol, atol) and close_enough(g, e, 2e-4, 1e-6)):
                 return got, _Problem(
                     reason=f"{name} is float32, accurate only to about 7 digits; the inputs "
                            "are float64.", codes=["dtype"], got=got, expected=expected,
@@ -407,7 +408,7 @@ class NumericExercise(Exercise):
                     expected_shape=e.shape)
             else:
                 continue
-            right = _close(g, e, max(rtol, 2e-3), max(atol, 1e-3), equal_nan=False)
+            right = close_enough(g, e, max(rtol, 2e-3), max(atol, 1e-3), equal_nan=False)
             problem = _Problem(
                 reason=f"{what}" + (f": {verdict}" if right else "."),
                 codes=["dtype"], sentences={"dtype": sentence}, got_shape=g.shape,
@@ -633,12 +634,3 @@ def _compare_arrays(got, expected, rtol, atol, name):
 
 def _num(x):
     return f"{float(x):.6g}"
-
-
-def _close(a, b, rtol, atol, equal_nan=False):
-    """Same shape and allclose, with atol scaled by the size of the finite entries of b."""
-    if a.shape != b.shape:
-        return False
-    finite = np.abs(b[np.isfinite(b)])
-    scale = max(1.0, float(finite.max(initial=0.0)))
-    return bool(np.allclose(a, b, rtol=rtol, atol=atol * scale, equal_nan=equal_nan))
