@@ -25,7 +25,8 @@ A term's ``compute`` takes the exercise's arguments and returns an array that
 broadcasts to the output's shape; it may raise where it does not apply (the
 term is then left out of that case's fit). Terms that are linearly dependent
 on earlier ones in a case are dropped for that case, so list the formula's
-terms first, and give probes enough entries: a case is fitted only when it has at
+terms first (each formula term's transpose is added as a likely mistake, after the
+declared ones), and give probes enough entries: a case is fitted only when it has at
 least ``SPARE_ENTRIES`` more entries than terms (twice as many for up to four terms).
 """
 
@@ -82,7 +83,8 @@ class Term:
     replaces : str or None
         For a mistake term: the name of the formula term it stands in for (softmax
         along axis 0 replaces softmax along the rows). When the answer has the
-        mistake term instead of that one, only the mistake is named.
+        mistake term instead of that one (which is then absent), only the mistake
+        is named.
     output : str or None
         For functions returning several arrays: the output name (``"dW"``).
     """
@@ -257,6 +259,7 @@ def decompose(terms, cases, *, normaliser="1", output_names=None, dims_of=None):
         return best or ([], "unexplained")
     findings, verdicts = [], []
     outputs = list(output_names) if output_names else [None]
+    terms = with_transposes(terms)
     for index, name in enumerate(outputs):
         own = [t for t in terms if t.output == name]
         if not own:
@@ -287,6 +290,25 @@ def decompose(terms, cases, *, normaliser="1", output_names=None, dims_of=None):
     return [], "unexplained"
 
 
+def _transposed(term):
+    """The mistake term "`term` with its last two axes swapped" (only differs when square)."""
+    def compute(*args):
+        value = np.asarray(term.compute(*args), dtype=np.float64)
+        if value.ndim < 2:
+            raise ValueError("nothing to transpose")
+        return np.swapaxes(value, -1, -2)
+
+    return Term(f"{term.name}^T", f"transposed {term.text}", compute, code="transposed",
+                sentence=f"Your {term.text} is transposed (rows and columns swapped): check "
+                         "which axis is which before multiplying or subtracting.",
+                replaces=term.name, output=term.output)
+
+
+def with_transposes(terms):
+    """`terms` plus, for each formula term, its transpose as a likely mistake (appended)."""
+    return tuple(terms) + tuple(_transposed(t) for t in terms if not t.is_mistake)
+
+
 def _interpret(terms, fits, normaliser, output_index, output_name=None):
     """Findings of one output's exact fits (see :func:`decompose`)."""
     dims = fits[0].dims
@@ -295,7 +317,10 @@ def _interpret(terms, fits, normaliser, output_index, output_name=None):
     observed = {t.name: _observed(t, fits) for t in terms}
     present = [t for t in terms if t.is_mistake and observed[t.name] is not None
                and not observed[t.name].is_zero]
-    replaced = {t.replaces for t in present if t.replaces}
+    # A mistake term stands in for the formula term it replaces only when that term is
+    # absent; if both are there, each is named.
+    replaced = {t.replaces for t in present if t.replaces
+                and observed.get(t.replaces) is not None and observed[t.replaces].is_zero}
     findings = [Finding(t.code, t.sentence, outputs) for t in present]
     # Ratios of the formula's terms; one common factor is reported once, as a whole.
     ratios = {t.name: observed[t.name] / t.expected for t in formula

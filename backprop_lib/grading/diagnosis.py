@@ -56,10 +56,10 @@ class Diagnosis:
         """Append `findings`, skipping a code already found for the same outputs.
 
         The same code may be found for two different outputs (``dW`` and ``db`` both
-        divided by N): both sentences are kept. A sentence is never repeated.
+        divided by N): both sentences are kept. A (code, sentence) pair is never repeated.
         """
         for f in findings:
-            if f.sentence in {g.sentence for g in self.findings}:
+            if (f.code, f.sentence) in {(g.code, g.sentence) for g in self.findings}:
                 continue
             if f.code is not None and any(
                     g.code == f.code and (not g.outputs or not f.outputs
@@ -69,10 +69,11 @@ class Diagnosis:
             self.findings.append(f)
 
     def explained_outputs(self, n_outputs):
-        """Indices of the outputs some finding explains."""
+        """Indices of the outputs some (not weak) finding explains."""
         out = set()
         for f in self.findings:
-            out |= set(f.outputs) if f.outputs else set(range(n_outputs))
+            if not f.weak:
+                out |= set(f.outputs) if f.outputs else set(range(n_outputs))
         return out
 
 
@@ -207,7 +208,38 @@ def _probe_stage(exercise, runs):
 # ---------------------------------------------------------------------------
 
 
-def diagnose_mismatch(exercise, case, got, expected, rtol, atol, probe_runs):
+def _overflow(case, got, expected, output, probes_right):
+    """A Finding if the answer overflowed: large inputs, and an overflow warning or inf/NaN.
+
+    With an "overflow encountered" warning from the learner's call, large inputs are
+    enough; without one (warnings silenced), the answer must be non-finite where the
+    right one is finite and right on the small probes, and no log(0) was warned about
+    (an underflow, not an overflow).
+    """
+    floats = [a for a in case.args if isinstance(a, np.ndarray) and a.dtype.kind == "f"]
+    if not floats:
+        return None
+    dtype = np.dtype(case.dtype)
+    limit = float(np.log(np.finfo(dtype).max))
+    big = max(float(np.max(np.abs(a), initial=0.0)) for a in floats)
+    if big <= limit:
+        return None
+    warned = "overflow encountered" in (output or "")
+    underflow = "divide by zero encountered in log" in (output or "")
+    non_finite = any(bool((~np.isfinite(g) & np.isfinite(e)).any()) for g, e in
+                     zip(got, expected, strict=True) if g.shape == e.shape)
+    if not (warned or (non_finite and probes_right and not underflow)):
+        return None
+    seen = ("NumPy warned that an exponential overflowed" if warned
+            else "it is right on small inputs but not on this one")
+    return Finding("overflow", (
+        f"Your function overflowed: this case's inputs reach {big:.3g}, and np.exp gives inf "
+        f"above about {limit:.0f} in {dtype} (then inf / inf is NaN and log(inf) is inf); "
+        f"{seen}. Subtract each row's maximum before exponentiating: the result does not "
+        "change, and every exponent is at most 0."))
+
+
+def diagnose_mismatch(exercise, case, got, expected, rtol, atol, probe_runs, output=""):
     """Name the mistake behind wrong values (or a wrong shape) on `case`.
 
     Parameters
@@ -222,6 +254,8 @@ def diagnose_mismatch(exercise, case, got, expected, rtol, atol, probe_runs):
     probe_runs : callable
         ``probe_runs() -> list[ProbeRun]``: runs the exercise's probes through the
         executor (called only if the failing case leaves an output unexplained).
+    output : str
+        What the learner's call printed or warned (an overflow warning is evidence).
 
     Returns
     -------
@@ -241,13 +275,18 @@ def diagnose_mismatch(exercise, case, got, expected, rtol, atol, probe_runs):
     diagnosis.add([f for f, overreach in matches if overreach and set(f.outputs) & uncovered])
     wrong = {i for i, (g, e) in enumerate(zip(got, expected, strict=True))
              if not close_enough(g, e, rtol, atol)}
+    if wrong and "overflow encountered" in (output or ""):
+        diagnosis.add([f for f in [_overflow(case, got, expected, output, False)] if f])
     if not wrong or wrong <= diagnosis.explained_outputs(len(expected)):
         return diagnosis
     if exercise.probes is None:
         _decompose_failing_case(exercise, case, got, expected, diagnosis)
         return diagnosis
     found, ran, all_right = _probe_stage(exercise, probe_runs())
-    if ran and all_right:
+    overflow = _overflow(case, got, expected, output, ran and all_right)
+    if overflow is not None:
+        diagnosis.add([overflow])
+    elif ran and all_right:
         diagnosis.notes.append(
             "On small ordinary inputs your function gives the right result, so the formula "
             "is probably right: look at what is special about the failing case (its dtype, "
@@ -290,12 +329,16 @@ def diagnose_exception(exercise, case, error, probe_runs):
     expected = exercise._reference(case)
     finding = explain_shape_error(error, exercise.arg_names, case.args,
                                   [e.shape for e in expected], exercise.output_names)
-    if finding is not None:
-        diagnosis.add([finding])
     if exercise.probes is None:
+        diagnosis.add([finding] if finding else [])
         return diagnosis
     runs = probe_runs()
     found, ran, all_right = _probe_stage(exercise, runs)
+    # What the answer computes on a probe is firmer evidence than a guess from the error
+    # message's sizes: a guess naming another mistake than the probes is left out.
+    probe_codes = {f.code for f in found.findings if f.code is not None and not f.weak}
+    if finding is not None and (not probe_codes or finding.code in probe_codes):
+        diagnosis.add([finding])
     if ran:
         labels = "; ".join(r.case.label for r in runs if r.kind == "ok")
         if all_right:

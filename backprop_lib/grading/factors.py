@@ -30,6 +30,7 @@ DIM_MEANINGS = {
     "D": "the number of input features",
     "H": "the number of output units",
     "M": "the number of outputs",
+    "h": "the finite-difference step",
 }
 
 #: Constants a factor may carry besides dimensions (e.g. 2 for h versus 2h).
@@ -40,7 +41,7 @@ _MAX_DEGREE = 2
 
 def _dim_order(name):
     """Sort key: the course's usual order N, D, H, K, M, then any other name."""
-    order = "NDHKM"
+    order = "NDHKMh"
     return (order.index(name) if name in order else len(order), name)
 
 

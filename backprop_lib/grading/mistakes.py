@@ -190,11 +190,15 @@ class Finding:
     outputs : tuple of int
         Which outputs (for functions returning several arrays) the finding explains;
         empty when it is about the answer as a whole.
+    weak : bool
+        True for an observation that does not explain the answer ("your result is the
+        correct one times 0.37"): the diagnosis keeps looking for a cause.
     """
 
     code: str | None
     sentence: str
     outputs: tuple = ()
+    weak: bool = False
 
     def __post_init__(self):
         if self.code is not None and self.code not in MISTAKES:

@@ -242,7 +242,7 @@ class NumericExercise(Exercise):
                        "exercise with NumPy only.", codes=["uses_reference"]), where)
         problem = self._compare(case, outcome.value)
         if problem is not None and problem.got is not None and not problem.values_right:
-            self._diagnose(problem, case, probe_runs)
+            self._diagnose(problem, case, probe_runs, outcome.output)
         changed = self._mutated(case.args, outcome.args_after)
         if changed:
             problem = _add_mutation(problem, changed)
@@ -419,11 +419,11 @@ class NumericExercise(Exercise):
             return got, problem
         return got, None
 
-    def _diagnose(self, problem, case, probe_runs):
+    def _diagnose(self, problem, case, probe_runs, output=""):
         """Add the codes and sentences the diagnosis finds for a value mismatch."""
         rtol, atol = self._tolerance(case)
         found = _safely(diagnose_mismatch, self, case, problem.got, problem.expected, rtol,
-                        atol, probe_runs)
+                        atol, probe_runs, output)
         if found is not None:
             _merge(problem, found)
 

@@ -93,7 +93,7 @@ def _explain_product(failed_pairs, arg_names, args, wanted, output_names):
     out_name = output_names.get(result)
     where = f", the shape of {out_name}" if out_name else ""
     swapped = pb != xb
-    code = "operand_order" if swapped and (pt, qt) == (yt, xt) else "transposed"
+    code = "operand_order" if swapped else "transposed"
     sentence = (f"The product that failed is probably {failed}: {x_shape} @ {y_shape}, whose "
                 f"inner sizes {x_shape[1]} and {y_shape[0]} differ. {fixed} fits: "
                 f"{_shape_of(shapes[pb], pt)} @ {_shape_of(shapes[qb], qt)} -> {result}"

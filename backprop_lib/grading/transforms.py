@@ -62,19 +62,21 @@ def multiple_of(got, expected):
     return r
 
 
-def _scale_findings(r, what, dims, normaliser, outputs, more_ratios=None):
+def _scale_findings(r, what, dims, normaliser, outputs, more_ratios=None, size=2):
     """Findings for `got` = r * expected (r != 1).
 
     `more_ratios` (optional) is ``() -> list of (ratio, dims)`` measured on other
     cases (the probes), consulted when this case alone cannot tell two factors
-    apart (``N == 2`` looks like a factor 2).
+    apart (``N == 2`` looks like a factor 2). `size` is the number of entries: a
+    single number is always some multiple of the right one, so only a factor made
+    of the dimensions is reported for it.
     """
     if abs(r + 1) < 1e-3:
         return [Finding("sign", f"{_cap(what)} has the opposite sign: every entry is the "
                                 "correct one times -1.", outputs)]
     if abs(r) < 1e-12:
         return [Finding(None, f"{_cap(what)} is zero everywhere: was an array allocated "
-                              "(np.zeros_like) and never filled in?", outputs)]
+                              "(np.zeros_like) and never filled in?", outputs, weak=True)]
     ratios, dims_list = [r], [dims]
     if more_ratios is not None and is_ambiguous(ratios, dims_list):
         for other_r, other_dims in more_ratios():
@@ -82,7 +84,10 @@ def _scale_findings(r, what, dims, normaliser, outputs, more_ratios=None):
             dims_list.append(other_dims)
     ratio = match_ratio(ratios, dims_list)
     if ratio is None:
-        return [Finding(None, f"{_cap(what)} is the correct result times {r:.4g}.", outputs)]
+        if size < 2:
+            return []  # any wrong number is a multiple of the right one
+        return [Finding(None, f"{_cap(what)} is the correct result times {r:.4g}.", outputs,
+                        weak=True)]
     base = parse(normaliser)
     observed = base * ratio
     sentence = _cap(describe_change(base, observed, dims, what=what))
@@ -190,5 +195,5 @@ def transform_findings(got, expected, *, names=None, rtol=1e-6, atol=1e-9, dims=
             continue
         r = multiple_of(g, e)
         if r is not None and abs(r - 1) > 1e-6:
-            findings += _scale_findings(r, what, dims, normaliser, outputs, more)
+            findings += _scale_findings(r, what, dims, normaliser, outputs, more, e.size)
     return findings

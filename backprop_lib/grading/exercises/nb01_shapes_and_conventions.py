@@ -150,6 +150,11 @@ _DENSE_TERMS = (
          sentence="You computed W @ A, the column convention's order (z = W a). In the row "
                   "convention the batch A (N, D) comes first: A @ W is (N, D) @ (D, H) -> (N, H).",
          replaces="AW"),
+    Term("WAt", "product W @ A.T", lambda A, W, b: np.asarray(W) @ np.asarray(A).T,
+         code="operand_order",
+         sentence="You computed W @ A.T, the column convention's z = W a applied to the batch "
+                  "as columns. Here W is stored as (D, H) and the batch as rows: A @ W is "
+                  "(N, D) @ (D, H) -> (N, H).", replaces="AW"),
     Term("AWt", "product A @ W.T", lambda A, W, b: np.asarray(A) @ np.asarray(W).T,
          code="transposed",
          sentence="You multiplied by W transposed (A @ W.T). In the row convention W has shape "

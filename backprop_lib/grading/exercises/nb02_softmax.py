@@ -332,6 +332,12 @@ register(NumericExercise(
         WrongVariant("negated", "sign",
                      "Your result has the opposite sign: log-probabilities are all <= 0.",
                      lambda z: -F.log_softmax(as_float64(z))),
+        WrongVariant("global_max", "wrong_axis",
+                     "You shifted by the maximum of the whole array (z.max()) instead of each "
+                     "row's maximum. In a row far below the global maximum every exp(z - max) "
+                     "underflows to 0 and log(0) = -inf. Use z.max(axis=-1, keepdims=True).",
+                     lambda z: _f64(z) - _f64(z).max() - np.log(np.exp(
+                         _f64(z) - _f64(z).max()).sum(axis=-1, keepdims=True))),
         WrongVariant("no_normaliser", "missing_term",
                      "You returned the shifted logits z - max(z) without subtracting "
                      "log(sum(exp(z - max(z)))).",

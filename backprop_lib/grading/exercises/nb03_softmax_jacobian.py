@@ -122,6 +122,10 @@ def _eye_like(s):
     return np.eye(np.shape(s)[-1])
 
 
+def _no_batch():
+    raise ValueError("not a batch")
+
+
 def _jacobian_terms():
     """J = 1 * diag(s) - 1 * s s^T, and the terms of likely mistakes."""
     def diag(v):
@@ -161,6 +165,13 @@ def _jacobian_terms():
              sentence="You computed s_j (1 - s_i) for every entry: the Kronecker delta is "
                       "missing, so s_j appears off the diagonal too. Only the diagonal gets "
                       "s_i: J = diag(s) - s s^T.", replaces="diag"),
+        Term("outer_summed", "outer products summed over the batch",
+             lambda S: np.broadcast_to(np.einsum("ni,nj->ij", _f64(S), _f64(S)),
+                                       np.shape(S) + (np.shape(S)[-1],)) if np.ndim(S) == 2
+             else _no_batch(), code="wrong_axis",
+             sentence="Your outer-product term sums S[n, i] S[n, j] over the batch (an einsum "
+                      "such as 'ni,nj->ij' drops the n): every example gets the same (K, K) "
+                      "matrix. Keep n in the output: 'ni,nj->nij'.", replaces="outer"),
         Term("inner", "inner product s . s in every entry",
              lambda s: (_f64(s) ** 2).sum(axis=-1)[..., None, None] * ones(s),
              code="inner_product",

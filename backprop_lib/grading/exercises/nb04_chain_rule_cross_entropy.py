@@ -50,12 +50,16 @@ def _ce_hidden(rng):
 
 
 def _ce_probes():
-    """Logits and labels with N != K (two sizes) and N = K, every class used once at least."""
+    """Logits and labels with N != K (two sizes) and N = K.
+
+    The square probe's one-hot matrix is not symmetric (and has a repeated label), so a
+    transposed Y shows.
+    """
     return [probe((readable_logits(2, 3, 40), np.array([2, 0])), "logits (2, 3), y = [2, 0]"),
             probe((readable_logits(4, 5, 41), np.array([1, 4, 0, 2])),
                   "logits (4, 5), y = [1, 4, 0, 2]"),
-            probe((readable_logits(4, 4, 42), np.array([0, 2, 1, 3])),
-                  "logits (4, 4), y = [0, 2, 1, 3]: N = K")]
+            probe((readable_logits(4, 4, 42), np.array([3, 0, 1, 1])),
+                  "logits (4, 4), y = [3, 0, 1, 1]: N = K")]
 
 
 def _ce_dims(z, y):
@@ -97,6 +101,11 @@ register(NumericExercise(
                      "You indexed with [:, y], which picks an (N, N) block of entries. Use "
                      "[np.arange(N), y] to pick one entry per example.",
                      lambda z, y: -F.log_softmax(as_float64(z))[:, np.asarray(y)].mean()),
+        WrongVariant("rows_by_label", "wrong_index",
+                     "You indexed with p[y], which picks whole ROWS of p (row y[n] for each "
+                     "n). To take each example's probability of its own class, index with "
+                     "two arrays: p[np.arange(N), y].",
+                     lambda z, y: -np.log(F.softmax(as_float64(z))[np.asarray(y)]).mean()),
         WrongVariant("axis0", "wrong_axis",
                      "You normalised the softmax down the columns (axis=0).",
                      lambda z, y: -np.log(softmax_axis0(z))[np.arange(len(y)), y].mean()),
@@ -192,7 +201,7 @@ def _vjp_probes():
     def g_of(n, k):
         return np.round(rng.uniform(-2.0, 2.0, size=(n, k)), 1) + np.arange(k) * 0.01
 
-    return [probe((readable_probabilities(4, 4, 45), g_of(4, 4)), "s, g of shape (4, 4): N = K"),
+    return [probe((readable_probabilities(5, 5, 45), g_of(5, 5)), "s, g of shape (5, 5): N = K"),
             probe((readable_probabilities(3, 5, 46), g_of(3, 5)), "s, g of shape (3, 5)"),
             probe((readable_probabilities(2, 3, 44), g_of(2, 3)), "s, g of shape (2, 3)")]
 
@@ -364,6 +373,11 @@ register(Question(
 ))
 
 
+def _row_shift_column_sum(z):
+    e = np.exp(as_float64(z) - as_float64(z).max(axis=1, keepdims=True))
+    return e / e.sum(axis=0, keepdims=True)
+
+
 def _one_hot_of(z, y):
     return one_hot_float64(y, np.shape(z)[1])
 
@@ -434,6 +448,12 @@ register(NumericExercise(
         WrongVariant("transposed", "transposed",
                      "You returned the gradient transposed; it has the shape of the logits.",
                      lambda z, y: F.cross_entropy_grad(as_float64(z), np.asarray(y)).T),
+        WrongVariant("row_shift_column_sum", "wrong_axis",
+                     "Your softmax subtracts each row's maximum but divides by the column sums "
+                     "(axis=0). Both the max and the sum run along each row: axis=1, "
+                     "keepdims=True.",
+                     lambda z, y: (_row_shift_column_sum(z) - one_hot_float64(y, np.shape(z)[1]))
+                     / len(y)),
         WrongVariant("sum_and_no_one_hot", "missing_one_hot",
                      "You returned softmax(logits) alone: no one-hot subtracted and no 1/N.",
                      lambda z, y: F.softmax(as_float64(z))),

@@ -252,6 +252,7 @@ register(NumericExercise(
     points=2.0, signature="numerical_gradient(f, x, h=1e-5)", arg_names=("f", "x"),
     reference=lambda f, x: f.grad(as_float64(x)),
     public_cases=_numgrad_public, hidden_cases=_numgrad_hidden,
+    dims=lambda f, x: {"h": _H},
     tolerance=lambda case: (1e-6, 1e-7),
     restore_tolerance=1e-12,
     variants=(
