@@ -12,9 +12,12 @@ History, for an honest reading of the numbers:
   before. Its first measurement was 104 of 128 (answer, seed) pairs named, 81.2 %, with
   12 answers missed (listed in ``FIRST_RUN_MISSES``). Those misses were then used to
   improve the diagnosis, so ``HELDOUT_1`` is development data now.
-- ``HELDOUT_2`` was written after those improvements, again without running it before
-  its first measurement, which is the figure to quote (see the report in the lead's
-  notes and ``test_second_held_out_set``).
+- ``HELDOUT_2`` was written after those improvements, again without running it before.
+  Its first measurement was 90 of 106 pairs, 84.9 %, with 8 answers missed
+  (``SECOND_RUN_MISSES``), four of them in the scalar ``cross_entropy``. They too were used
+  to improve the diagnosis, so ``HELDOUT_2`` is development data now as well.
+- ``HELDOUT_3`` was written after the second round of improvements, without running it
+  before its first measurement.
 """
 
 from __future__ import annotations
@@ -347,7 +350,212 @@ HELDOUT_1 = [
     ("numerical_gradient", NO_CAUSE, numgrad_tiny_step),
 ]
 
-HELDOUT_2 = HELDOUT_1  # placeholder until the second set is written (see the history above)
+
+# ---------------------------------------------------------------------------
+# the second held-out set (written after the fixes prompted by the first)
+# ---------------------------------------------------------------------------
+
+
+def rows_by_column_index(A):
+    return np.array([np.sum(A[:, i]) for i in range(A.shape[0])])
+
+
+def softmax_row_loop(z):
+    import math
+
+    out = []
+    for row in z:
+        m = max(row)
+        e = [math.exp(v - m) for v in row]
+        out.append([v / sum(e) for v in e])
+    return np.array(out).reshape(np.shape(z))
+
+
+def softmax_out_arguments(z):
+    np.subtract(z, z.max(axis=-1, keepdims=True), out=z)
+    np.exp(z, out=z)
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+def log_softmax_rows_unshifted(z):
+    flat = np.asarray(z).reshape(-1, np.shape(z)[-1])
+    out = np.array([row - np.log(np.sum(np.exp(row))) for row in flat])
+    return out.reshape(np.shape(z))
+
+
+def jacobian_negated_after_fill(s):
+    J = np.outer(s, s)
+    np.fill_diagonal(J, s * (1 - s))
+    return -J
+
+
+def vjp_shift_g_in_place(s, g):
+    g -= (g * s).sum(axis=-1, keepdims=True)
+    return s * g
+
+
+def vjp_einsum_keeps_i(s, g):
+    K = s.shape[-1]
+    J = s[:, :, None] * np.eye(K) - s[:, :, None] * s[:, None, :]
+    return np.einsum("ni,nij->ni", g, J)
+
+
+def vjp_builds_jacobian(s, g):
+    K = s.shape[-1]
+    J = s[:, :, None] * np.eye(K) - s[:, :, None] * s[:, None, :]
+    return np.sum(g[:, :, None] * J, axis=1)
+
+
+def ce_forgets_max(z, y):
+    m = z.max(axis=1)
+    return -np.mean(z[np.arange(len(y)), y] - np.log(np.sum(np.exp(z - m[:, None]), axis=1)))
+
+
+def ce_epsilon_in_log(z, y):
+    return -np.log(_softmax(z)[np.arange(len(y)), y] + 1e-12).mean()
+
+
+def ce_grad_partial_mean(z, y):
+    p = _softmax(z)
+    p[np.arange(len(y)), y] -= 1
+    p[np.arange(len(y)), y] /= len(y)
+    return p
+
+
+def ce_grad_aliased_logits(z, y):
+    p = z
+    p -= p.max(axis=1, keepdims=True)
+    np.exp(p, out=p)
+    p /= p.sum(axis=1, keepdims=True)
+    return (p - _one_hot(y, p.shape[1])) / len(y)
+
+
+def _copies_numgrad(sign=1, forward=False, reshape=None, h_used=None):
+    def numerical_gradient(f, x, h=1e-5):
+        h = h_used or h
+        grad = np.zeros(x.shape)
+        for i in np.ndindex(x.shape):
+            xp, xm = x.copy(), x.copy()
+            xp[i] += h
+            xm[i] -= h
+            if forward:
+                grad[i] = (f(xp) - f(x)) / h
+            else:
+                grad[i] = sign * (f(xp) - f(xm)) / (2 * h)
+        return grad if reshape is None else grad.reshape(reshape(x))
+    return numerical_gradient
+
+
+HELDOUT_2 = [
+    # 00 row sums
+    ("warmup_row_sums", "wrong_axis", rows_by_column_index),
+    ("warmup_row_sums", "wrong_axis", lambda A: np.einsum("ij->j", A)),
+    ("warmup_row_sums", "wrong_normaliser", lambda A: np.mean(A, axis=1) * A.shape[0]),
+    ("warmup_row_sums", "shape", lambda A: A.sum(axis=1).reshape(-1, 1)),
+    ("warmup_row_sums", "dtype", lambda A: np.sum(A, axis=1, dtype=np.float16)),
+    ("warmup_row_sums", NO_CAUSE, lambda A: A.sum(axis=1).round(2)),
+    ("warmup_row_sums", "wrong_axis", lambda A: np.full(A.shape[0], A.sum())),
+    # 01 dense forward
+    ("dense_forward", "transposed", lambda A, W, b: np.einsum("dn,dh->nh", A, W) + b),
+    ("dense_forward", NO_CAUSE, lambda A, W, b: A @ W + np.tile(b, (A.shape[1], 1))),
+    ("dense_forward", "operand_order", lambda A, W, b: W.T @ A + b),
+    ("dense_forward", NO_CAUSE, lambda A, W, b: A @ (W + b)),
+    ("dense_forward", NO_CAUSE, lambda A, W, b: A @ W + b[::-1]),
+    # 02 softmax
+    ("softmax", NO_CAUSE, softmax_row_loop),
+    ("softmax", "wrong_axis", lambda z: np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)),
+    ("softmax", NO_CAUSE, lambda z: np.exp(z - z.max(-1, keepdims=True)) / np.linalg.norm(
+        np.exp(z - z.max(-1, keepdims=True)), axis=-1, keepdims=True)),
+    ("softmax", "overflow", lambda z: np.exp(z - z.mean(-1, keepdims=True)) / np.exp(
+        z - z.mean(-1, keepdims=True)).sum(-1, keepdims=True)),
+    ("softmax", NO_CAUSE, lambda z: 1 / (1 + np.exp(-z))),
+    ("softmax", "mutates_input", softmax_out_arguments),
+    ("softmax", "wrong_axis", lambda z: np.exp(z - z.max(axis=-1)) / np.exp(
+        z - z.max(axis=-1)).sum(axis=-1, keepdims=True)),
+    ("softmax", "wrong_axis", lambda z: _softmax(z) * 0 + np.exp(z - z.max(-2, keepdims=True))
+     / np.exp(z - z.max(-2, keepdims=True)).sum(-2, keepdims=True)),
+    # 02 log-softmax
+    ("log_softmax", "overflow", lambda z: z - z.max(-1, keepdims=True) - np.log(
+        np.exp(z).sum(-1, keepdims=True)) + z.max(-1, keepdims=True)),
+    ("log_softmax", "not_finite", lambda z: np.log(_softmax(z))),
+    ("log_softmax", NO_CAUSE, lambda z: -np.log(1 + np.exp(-z))),
+    ("log_softmax", "wrong_axis", lambda z: z - np.log(np.sum(np.exp(z), axis=0))),
+    ("log_softmax", "overflow", log_softmax_rows_unshifted),
+    ("log_softmax", "wrong_axis", lambda z: z - np.logaddexp.reduce(z, axis=0, keepdims=True)),
+    ("log_softmax", "wrong_normaliser", lambda z: z - z.max(-1, keepdims=True) - np.log(
+        np.exp(z - z.max(-1, keepdims=True)).mean(-1, keepdims=True))),
+    # 03 softmax Jacobian
+    ("softmax_jacobian", "inner_product", lambda s: np.diag(s) - np.dot(s, s)),
+    ("softmax_jacobian", NO_CAUSE, lambda s: -np.outer(s, s) + np.diag(s**2)),
+    ("softmax_jacobian", "sign", jacobian_negated_after_fill),
+    ("softmax_jacobian", NO_CAUSE, lambda s: np.diag(s) - np.outer(s, 1 - s)),
+    # 03 batched Jacobian
+    ("softmax_jacobian_batch", NO_CAUSE, lambda S: S[:, :, None] * np.eye(S.shape[1])
+     - S[:, None, :] ** 2),
+    ("softmax_jacobian_batch", "shape", lambda S: [np.diag(s) - np.outer(s, s) for s in S][0]),
+    ("softmax_jacobian_batch", "shape", lambda S: np.stack(
+        [np.diag(s) - np.outer(s, s) for s in S], axis=-1)),
+    ("softmax_jacobian_batch", "dtype", lambda S: (S[:, :, None] * np.eye(S.shape[1])
+                                                   - S[:, :, None] * S[:, None, :]).astype("e")),
+    ("softmax_jacobian_batch", "sign", lambda S: -(S[:, :, None] * np.eye(S.shape[1])
+                                                   - S[:, :, None] * S[:, None, :])),
+    # 04 VJP
+    ("softmax_vjp", "missing_term", lambda s, g: g * s - (g * s).sum(axis=-1, keepdims=True)),
+    ("softmax_vjp", NO_CAUSE, lambda s, g: s * (g - (g * s).sum(axis=-1, keepdims=True))
+     * (1 - s)),
+    ("softmax_vjp", NO_CAUSE, vjp_einsum_keeps_i),
+    ("softmax_vjp", "missing_term", lambda s, g: s * (g - g.mean(axis=-1, keepdims=True))),
+    ("softmax_vjp", NO_CAUSE, vjp_builds_jacobian),
+    ("softmax_vjp", "mutates_input", vjp_shift_g_in_place),
+    ("softmax_vjp", NO_CAUSE, lambda s, g: g * (s - s * s.sum(-1, keepdims=True))),
+    # 04 cross-entropy
+    ("cross_entropy", "overflow", lambda z, y: np.mean(-np.log(np.exp(z[np.arange(len(y)), y])
+                                                               / np.exp(z).sum(axis=1)))),
+    ("cross_entropy", "missing_term", ce_forgets_max),
+    ("cross_entropy", "not_finite", ce_epsilon_in_log),
+    ("cross_entropy", "wrong_normaliser", lambda z, y: -np.sum(
+        _log_softmax(z)[np.arange(len(y)), y]) / len(z[0])),
+    ("cross_entropy", "dtype", lambda z, y: np.float16(np.mean(
+        -_log_softmax(z)[np.arange(len(y)), y]))),
+    ("cross_entropy", "wrong_index", lambda z, y: -np.mean(
+        _log_softmax(z)[np.arange(len(y)), y - 1])),
+    ("cross_entropy", "missing_one_hot", lambda z, y: -np.mean(np.max(_log_softmax(z), axis=1))),
+    # 04 cross-entropy gradient
+    ("cross_entropy_grad", "wrong_axis", lambda z, y: (np.exp(z - z.max()) / np.exp(
+        z - z.max()).sum() - _one_hot(y, z.shape[1])) / len(y)),
+    ("cross_entropy_grad", "missing_batch_mean", ce_grad_partial_mean),
+    ("cross_entropy_grad", "overflow", lambda z, y: (np.exp(z) / np.exp(z).sum(
+        1, keepdims=True) - _one_hot(y, z.shape[1])) / len(y)),
+    ("cross_entropy_grad", "wrong_normaliser", lambda z, y: (_softmax(z) - _one_hot(
+        y, z.shape[1])) * len(y)),
+    ("cross_entropy_grad", NO_CAUSE, lambda z, y: (_softmax(z) - np.eye(len(y))[y]) / len(y)),
+    ("cross_entropy_grad", "mutates_input", ce_grad_aliased_logits),
+    ("cross_entropy_grad", "wrong_axis", lambda z, y: (_softmax(z.T).T - _one_hot(
+        y, z.shape[1])) / len(y)),
+    ("cross_entropy_grad", NO_CAUSE, lambda z, y: np.log(_softmax(z)) - _one_hot(y, z.shape[1])),
+    # 06 dense backward
+    ("dense_backward", "shape", lambda dZ, A, W: (dZ @ W.T, A.T @ dZ,
+                                                  dZ.sum(axis=0, keepdims=True))),
+    ("dense_backward", "operand_order", lambda dZ, A, W: (W @ dZ, A.T @ dZ, dZ.sum(0))),
+    ("dense_backward", "output_order", lambda dZ, A, W: (A.T @ dZ, dZ.sum(0), dZ @ W.T)[::-1]
+     [1:] + (dZ @ W.T,)),
+    ("dense_backward", "wrong_normaliser", lambda dZ, A, W: (dZ @ W.T / len(dZ), A.T @ dZ,
+                                                             dZ.sum(0))),
+    ("dense_backward", "wrong_normaliser", lambda dZ, A, W: (dZ @ W.T, A.T @ dZ,
+                                                             dZ.sum(0) / dZ.shape[1])),
+    ("dense_backward", "transposed", lambda dZ, A, W: (dZ @ W.T, A.T.dot(dZ).T, dZ.sum(0))),
+    ("dense_backward", "transposed", lambda dZ, A, W: (np.einsum("nh,hd->nd", dZ, W),
+                                                       A.T @ dZ, dZ.sum(0))),
+    ("dense_backward", "dtype", lambda dZ, A, W: (dZ @ W.T, A.T @ dZ,
+                                                  dZ.sum(0).astype(np.float16))),
+    ("dense_backward", NO_CAUSE, lambda dZ, A, W: (dZ @ W.T, A.T @ dZ + W, dZ.sum(0))),
+    # 06 numerical gradient
+    ("numerical_gradient", "forward_difference", _copies_numgrad(forward=True)),
+    ("numerical_gradient", "shape", _copies_numgrad(reshape=lambda x: (-1,))),
+    ("numerical_gradient", "sign", _copies_numgrad(sign=-1)),
+    ("numerical_gradient", NO_CAUSE, _copies_numgrad(h_used=1e-2)),
+    ("numerical_gradient", "shape", _copies_numgrad(reshape=lambda x: x.shape[::-1])),
+]
 
 
 #: What the first measurement of HELDOUT_1 missed (exercise, label, what the grader said).
@@ -364,6 +572,19 @@ FIRST_RUN_MISSES = [
     ("cross_entropy_grad", "transposed", "nothing: p - Y.T (a symmetric probe label matrix)"),
     ("cross_entropy_grad", "wrong_axis", "nothing: row max shift, column sums"),
     ("numerical_gradient", "wrong_normaliser", "nothing: (fp - fm) / 2 * h"),
+]
+
+
+#: What the first measurement of HELDOUT_2 missed.
+SECOND_RUN_MISSES = [
+    ("warmup_row_sums", "wrong_axis", "nothing: np.full(N, A.sum())"),
+    ("dense_forward", "operand_order", "transposed: W.T @ A + b"),
+    ("softmax", "wrong_axis", "nothing: axis=1 on a single vector (AxisError)"),
+    ("log_softmax", "wrong_normaliser", "nothing: log of the mean of exp(z - m)"),
+    ("cross_entropy", "missing_term", "nothing: the max not added back"),
+    ("cross_entropy", "not_finite", "nothing: -log(p + 1e-12)"),
+    ("cross_entropy", "wrong_index", "nothing: labels y - 1"),
+    ("cross_entropy", "missing_one_hot", "nothing: the predicted class instead of y"),
 ]
 
 
@@ -396,7 +617,38 @@ def numgrad_flat(f, x, h=1e-5):
     return grad.reshape(x.shape).tolist()
 
 
+def jacobian_filled(s):
+    J = -np.outer(s, s)
+    np.fill_diagonal(J, s - s**2)
+    return J
+
+
 CORRECT_ALTERNATIVES = [
+    # written with the second held-out set
+    ("warmup_row_sums", lambda A: A.cumsum(axis=1)[:, -1]),
+    ("dense_forward", lambda A, W, b: np.einsum("nd,hd->nh", A, W.T) + b),
+    ("dense_forward", lambda A, W, b: A @ W + b.reshape(-1, 1).T),
+    ("dense_forward", lambda A, W, b: sum(A[:, d:d + 1] * W[d] for d in range(W.shape[0])) + b),
+    ("softmax_jacobian", lambda s: np.diagflat(s) - np.dot(s[:, None], s[None, :])),
+    ("softmax_jacobian", lambda s: np.eye(len(s)) * s - s[:, None] * s),
+    ("softmax_jacobian", jacobian_filled),
+    ("softmax_jacobian", lambda s: np.diag(s) * (1 - s) - np.outer(s, s) * (1 - np.eye(len(s)))),
+    ("softmax_jacobian", lambda s: (np.diag(s) - np.outer(s, s)).tolist()),
+    ("softmax_jacobian_batch", lambda S: np.einsum("ni,ij->nij", S, np.eye(S.shape[1]))
+     - np.einsum("ni,nj->nji", S, S)),
+    ("softmax_jacobian_batch", lambda S: S[:, :, None] * np.eye(S.shape[1])
+     - S[:, :, None] @ S[:, None, :]),
+    ("softmax_vjp", lambda s, g: s * (g - (g @ s.T).diagonal()[:, None])),
+    ("softmax_vjp", lambda s, g: np.einsum("nij,nj->ni", s[:, :, None] * np.eye(s.shape[1])[
+        None] - s[:, :, None] * s[:, None, :], g) if s.shape[1] < 500 else s * (g - (g * s).sum(
+            axis=-1, keepdims=True))),
+    ("cross_entropy", lambda z, y: np.mean(np.log(np.sum(np.exp(z - z.max(1, keepdims=True)), 1))
+                                           + z.max(1) - z[np.arange(len(y)), y])),
+    ("cross_entropy_grad", lambda z, y: ((_softmax(z) - _one_hot(y, z.shape[1])) / len(y))
+     .tolist()),
+    ("cross_entropy_grad", lambda z, y: -(_one_hot(y, z.shape[1]) - _softmax(z)) / len(y)),
+    ("numerical_gradient", _copies_numgrad()),
+    # written with the first held-out set
     ("warmup_row_sums", lambda A: np.add.reduce(A, axis=1)),
     ("warmup_row_sums", lambda A: list(map(float, map(sum, A)))),
     ("warmup_row_sums", lambda A: (A @ np.ones((A.shape[1], 1)))[:, 0]),
@@ -473,8 +725,8 @@ def test_first_held_out_set_now_development_data():
     assert rate >= 0.9, misses
 
 
-def test_second_held_out_set():
-    rate, misses = _measure(HELDOUT_2, "held-out set 2")
+def test_second_held_out_set_now_development_data():
+    rate, misses = _measure(HELDOUT_2, "held-out set 2 (after its misses were fixed)")
     assert rate >= 0.9, misses
 
 

@@ -212,8 +212,8 @@ def _term_findings(term, observed, dims, output_index):
 
 
 def _cost(findings):
-    """How much a set of findings claims: a finding without a code counts double."""
-    return sum(1 if f.code is not None else 2 for f in findings)
+    """How much a set of findings claims: one without a code (or weak) counts double."""
+    return sum(1 if f.code is not None and not f.weak else 2 for f in findings)
 
 
 def decompose(terms, cases, *, normaliser="1", output_names=None, dims_of=None):
@@ -315,18 +315,24 @@ def _interpret(terms, fits, normaliser, output_index, output_name=None):
     outputs = () if output_index is None else (output_index,)
     formula = [t for t in terms if not t.is_mistake]
     observed = {t.name: _observed(t, fits) for t in terms}
+    fitted = {n for f in fits for n in f.betas}
+    # A mistake term with a coefficient that is no simple factor is there, but is not the
+    # explanation (a coincidence of the fit): noted weakly, so the answer is not "right".
+    odd = [Finding(None, f"Your result contains the {t.text} with an unexpected "
+                         "coefficient.", outputs, weak=True)
+           for t in terms if t.is_mistake and t.name in fitted and observed[t.name] is None]
     present = [t for t in terms if t.is_mistake and observed[t.name] is not None
                and not observed[t.name].is_zero]
     # A mistake term stands in for the formula term it replaces only when that term is
     # absent; if both are there, each is named.
     replaced = {t.replaces for t in present if t.replaces
                 and observed.get(t.replaces) is not None and observed[t.replaces].is_zero}
-    findings = [Finding(t.code, t.sentence, outputs) for t in present]
+    findings = [Finding(t.code, t.sentence, outputs) for t in present] + odd
     # Ratios of the formula's terms; one common factor is reported once, as a whole.
     ratios = {t.name: observed[t.name] / t.expected for t in formula
               if observed[t.name] is not None and not observed[t.name].is_zero}
     common = set(ratios.values())
-    if (not present and len(ratios) == len(formula) and len(common) == 1
+    if (not present and not odd and len(ratios) == len(formula) and len(common) == 1
             and common != {Monomial(1)}):
         ratio = common.pop()
         base = formula[0].expected.without_sign() if len(formula) == 1 else normaliser
@@ -345,7 +351,7 @@ def _interpret(terms, fits, normaliser, output_index, output_name=None):
             continue
         if observed[term.name] is not None and observed[term.name] == term.expected:
             continue
-        if term.name not in {n for f in fits for n in f.betas}:
+        if term.name not in fitted:
             continue  # dependent on other terms in every case: nothing to say
         findings += _term_findings(term, observed[term.name], dims, output_index)
     return findings, ("named" if findings else "right")

@@ -9,7 +9,8 @@ the ``keepdims`` explanation.
 
 Only the arguments' own shapes are known, not those of the learner's
 intermediate arrays, so the explanation is offered only when exactly the
-shapes in the message can be matched.
+shapes in the message can be matched. An axis that does not exist (``axis=1`` of a
+single vector) gets the ``axis=-1`` explanation.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ _MATMUL = re.compile(r"matmul: Input operand 1 has a mismatch in its core dimens
                      r"\(size (\d+) is different from (\d+)\)")
 _DOT = re.compile(r"shapes \(([\d, ]+)\) and \(([\d, ]+)\) not aligned")
 _BROADCAST = re.compile(r"could not be broadcast together with shapes ((?:\([\d,]*\) ?)+)")
+_AXIS = re.compile(r"axis (-?\d+) is out of bounds for array of dimension (\d+)")
 
 
 def _shape(text):
@@ -84,7 +86,9 @@ def _explain_product(failed_pairs, arg_names, args, wanted, output_names):
         (xb, xt), (yb, yt), (pb, pt), (qb, qt), _ = option
         swapped = pb != xb
         changes = (int(pt != (yt if swapped else xt)) + int(qt != (xt if swapped else yt)))
-        return (int(xt) + int(yt), changes, swapped)
+        # On a tie, the swap: a product in the column convention's order is the more
+        # common mistake than a stray transpose.
+        return (int(xt) + int(yt), changes, not swapped)
 
     (xb, xt), (yb, yt), (pb, pt), (qb, qt), result = min(options, key=cost)
     failed = f"{_label(xb, xt)} @ {_label(yb, yt)}"
@@ -175,4 +179,11 @@ def explain_shape_error(error, arg_names, args, expected_shapes, output_names=No
     if match:
         shapes = [_shape(s) for s in re.findall(r"\(([\d,]*)\)", match.group(1))]
         return _broadcast_finding(shapes)
+    match = _AXIS.search(first)
+    if match:
+        axis, ndim = int(match.group(1)), int(match.group(2))
+        return Finding("wrong_axis", (
+            f"Your code asks for axis {axis} of an array with {ndim} dimension(s). The "
+            "function must work for a single vector, a batch and more leading axes: count "
+            "from the end, axis=-1 is always the last axis (the classes)."))
     return None

@@ -75,6 +75,10 @@ register(NumericExercise(
         WrongVariant("total", "wrong_axis",
                      "You added up every entry of A into one number; sum each row separately "
                      "with axis=1.", lambda A: np.asarray(A).sum()),
+        WrongVariant("total_repeated", "wrong_axis",
+                     "Every entry of your result is the sum of the WHOLE array (A.sum() without "
+                     "an axis). Sum each row separately: A.sum(axis=1).",
+                     lambda A: np.full(np.shape(A)[0], np.asarray(A).sum())),
         WrongVariant("keepdims", "shape",
                      "You kept the summed axis (keepdims=True), giving shape (N, 1); the "
                      "exercise wants a flat (N,) vector.",

@@ -155,6 +155,10 @@ _DENSE_TERMS = (
          sentence="You computed W @ A.T, the column convention's z = W a applied to the batch "
                   "as columns. Here W is stored as (D, H) and the batch as rows: A @ W is "
                   "(N, D) @ (D, H) -> (N, H).", replaces="AW"),
+    Term("WtA", "product W.T @ A", lambda A, W, b: np.asarray(W).T @ A, code="operand_order",
+         sentence="You computed W.T @ A, the column convention's z = W a (with W stored "
+                  "transposed), but the batch A has one example per ROW. In the row convention "
+                  "the layer is A @ W: (N, D) @ (D, H) -> (N, H).", replaces="AW"),
     Term("AWt", "product A @ W.T", lambda A, W, b: np.asarray(A) @ np.asarray(W).T,
          code="transposed",
          sentence="You multiplied by W transposed (A @ W.T). In the row convention W has shape "

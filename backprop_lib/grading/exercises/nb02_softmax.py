@@ -292,6 +292,11 @@ _LOG_SOFTMAX_TERMS = (
              lambda z: _log_sum_exp_shifted(z, axis=0), code="wrong_axis",
              sentence="You summed exp(z - m) down the columns (axis=0), over the batch. The "
                       "normaliser is per row: axis=-1, keepdims=True.", replaces="log_sum"),
+        Term("log_K", "constant log K", lambda z: np.full(np.shape(z), np.log(np.shape(z)[-1])),
+             code="wrong_normaliser",
+             sentence="You took the log of the MEAN of exp(z - m) instead of its sum: "
+                      "log(mean) = log(sum) - log K, so every entry is off by log K. The "
+                      "normaliser is log(sum(exp(z - m))).", replaces=None),
         Term("log_sum_no_keepdims", "normaliser without keepdims", _lse_no_keepdims,
              code="wrong_axis",
              sentence="You subtracted log(sum(exp(z - m), axis=-1)) without keepdims=True: "

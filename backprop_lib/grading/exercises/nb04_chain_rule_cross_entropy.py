@@ -66,6 +66,12 @@ def _ce_dims(z, y):
     return {"N": np.shape(z)[0], "K": np.shape(z)[1]}
 
 
+def _log_of_softmax_plus(z, y):
+    """-log(p[y] + eps) for the epsilons learners use (the closest one is reported)."""
+    p = F.softmax(as_float64(z))[np.arange(len(y)), np.asarray(y)]
+    return -np.log(p + 1e-12).mean()
+
+
 def _ce_per_example(z, y):
     return -F.log_softmax(as_float64(z))[np.arange(len(y)), np.asarray(y)]
 
@@ -101,6 +107,27 @@ register(NumericExercise(
                      "You indexed with [:, y], which picks an (N, N) block of entries. Use "
                      "[np.arange(N), y] to pick one entry per example.",
                      lambda z, y: -F.log_softmax(as_float64(z))[:, np.asarray(y)].mean()),
+        WrongVariant("max_not_added_back", "missing_term",
+                     "You subtracted the row maximum m inside the log-sum-exp but did not add "
+                     "it back: log(sum(exp(z))) = m + log(sum(exp(z - m))).",
+                     lambda z, y: np.mean(np.log(np.exp(as_float64(z) - as_float64(z).max(
+                         axis=1, keepdims=True)).sum(axis=1))
+                         - as_float64(z)[np.arange(len(y)), np.asarray(y)])),
+        WrongVariant("epsilon_in_log", "not_finite",
+                     "You computed -log(p + eps): the small constant only hides the problem. "
+                     "When the true class's probability underflows, log(p + eps) is "
+                     "log(eps), far from the true log-probability. Use log-softmax, "
+                     "z - m - log(sum(exp(z - m))), which never underflows.",
+                     lambda z, y: _log_of_softmax_plus(z, y)),
+        WrongVariant("labels_from_one", "wrong_index",
+                     "You indexed with y - 1, as if the labels counted from 1. Class labels "
+                     "are 0, ..., K - 1: index with y itself.",
+                     lambda z, y: -F.log_softmax(as_float64(z))[np.arange(len(y)),
+                                                                np.asarray(y) - 1].mean()),
+        WrongVariant("predicted_class", "missing_one_hot",
+                     "You took the log-probability of the PREDICTED class (the largest one) "
+                     "instead of the true class y[n]. The loss looks at the true label.",
+                     lambda z, y: -F.log_softmax(as_float64(z)).max(axis=1).mean()),
         WrongVariant("rows_by_label", "wrong_index",
                      "You indexed with p[y], which picks whole ROWS of p (row y[n] for each "
                      "n). To take each example's probability of its own class, index with "
