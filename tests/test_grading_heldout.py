@@ -17,7 +17,12 @@ History, for an honest reading of the numbers:
   (``SECOND_RUN_MISSES``), four of them in the scalar ``cross_entropy``. They too were used
   to improve the diagnosis, so ``HELDOUT_2`` is development data now as well.
 - ``HELDOUT_3`` was written after the second round of improvements, without running it
-  before its first measurement.
+  before, and on purpose with harder answers (precision lost inside a computation, other
+  epsilons, other step sizes, other axis orders). Its first measurement was 68 of 96
+  pairs, 70.8 % (``THIRD_RUN_MISSES``). General fixes it prompted (float16-level
+  precision, per-row normalisers, permuted axes) and a few exercise ones brought it to
+  85.4 %; the seven answers still missed are listed in ``THIRD_SET_STILL_MISSED``.
+- ``HELDOUT_4`` was written after that, without running it before its first measurement.
 """
 
 from __future__ import annotations
@@ -558,6 +563,221 @@ HELDOUT_2 = [
 ]
 
 
+
+# ---------------------------------------------------------------------------
+# the third held-out set (written after the fixes prompted by the second)
+# ---------------------------------------------------------------------------
+
+
+def dense_bias_into_weights(A, W, b):
+    W += b
+    return A @ W
+
+
+def softmax_clipped(z):
+    z = np.clip(z, -500, 500)
+    return np.exp(z) / np.exp(z).sum(axis=-1, keepdims=True)
+
+
+def log_softmax_rows_without_max(z):
+    flat = np.asarray(z, dtype=float).reshape(-1, np.shape(z)[-1])
+    out = np.array([row - np.log(np.exp(row - row.max()).sum()) for row in flat])
+    return out.reshape(np.shape(z))
+
+
+def jacobian_as_int(s):
+    K = len(s)
+    J = np.empty((K, K))
+    J[...] = -np.outer(s, s)
+    J += np.diag(s)
+    return J.astype(int)
+
+
+def ce_grad_rows_set(z, y):
+    p = _softmax(z)
+    Y = np.zeros_like(p)
+    Y[y] = 1
+    return (p - Y) / len(y)
+
+
+def ce_grad_subtract_twice(z, y):
+    grad = (_softmax(z) - _one_hot(y, z.shape[1])) / len(y)
+    grad[np.arange(len(y)), y] -= 1 / len(y)
+    return grad
+
+
+def numgrad_no_restore_flat(f, x, h=1e-5):
+    grad = np.zeros(x.shape)
+    for i in range(x.size):
+        x.flat[i] += h
+        fp = f(x)
+        x.flat[i] -= 2 * h
+        fm = f(x)
+        grad.flat[i] = (fp - fm) / (2 * h)
+    return grad
+
+
+def numgrad_relative_step(f, x, h=1e-5):
+    grad = np.zeros(x.shape)
+    for i in np.ndindex(x.shape):
+        old = x[i]
+        x[i] = old * (1 + h)
+        fp = f(x)
+        x[i] = old * (1 - h)
+        fm = f(x)
+        x[i] = old
+        grad[i] = (fp - fm) / (2 * h)
+    return grad
+
+
+def numgrad_forward_2h(f, x, h=1e-5):
+    grad = np.zeros(x.shape)
+    for i in np.ndindex(x.shape):
+        xp = x.copy()
+        xp[i] += 2 * h
+        grad[i] = (f(xp) - f(x)) / (2 * h)
+    return grad
+
+
+def numgrad_swap_first_last(f, x, h=1e-5):
+    return np.swapaxes(np.asarray(_copies_numgrad()(f, x, h)), 0, -1)
+
+
+HELDOUT_3 = [
+    # 00 row sums
+    ("warmup_row_sums", NO_CAUSE, lambda A: A @ np.ones(A.shape[0])),
+    ("warmup_row_sums", "wrong_axis", lambda A: np.ones(A.shape[0]) @ A),
+    ("warmup_row_sums", "dtype", lambda A: A.sum(axis=1).astype(np.int32)),
+    ("warmup_row_sums", NO_CAUSE, lambda A: np.linalg.norm(A, ord=1, axis=1)),
+    ("warmup_row_sums", "wrong_axis", lambda A: A.T.sum(axis=1)),
+    ("warmup_row_sums", "dtype", lambda A: A.astype(np.float16).sum(axis=1)),
+    ("warmup_row_sums", NO_CAUSE, lambda A: np.sum(A[:-1], axis=1)),
+    # 01 dense forward
+    ("dense_forward", "wrong_axis", lambda A, W, b: (A[:, :, None] * W[None]).sum(axis=2) + b),
+    ("dense_forward", "bias_wrong_axis", lambda A, W, b: np.dot(A, W) + np.expand_dims(b, 1)),
+    ("dense_forward", "dtype", lambda A, W, b: np.matmul(A, W, dtype=np.float16) + b),
+    ("dense_forward", NO_CAUSE, lambda A, W, b: A @ W + b.mean()),
+    ("dense_forward", "transposed", lambda A, W, b: (A @ W).T + b),
+    ("dense_forward", "mutates_input", dense_bias_into_weights),
+    # 02 softmax
+    ("softmax", "dtype", lambda z: np.exp(z - z.max(-1, keepdims=True)) / np.sum(
+        np.exp(z - z.max(-1, keepdims=True)), axis=-1, keepdims=True, dtype=np.float16)),
+    ("softmax", "overflow", softmax_clipped),
+    ("softmax", "wrong_axis", lambda z: np.exp(z - z.max(-1, keepdims=True)) / np.exp(
+        z - z.max(-1, keepdims=True)).sum(0, keepdims=True)),
+    ("softmax", NO_CAUSE, lambda z: z / z.sum(-1, keepdims=True)),
+    ("softmax", NO_CAUSE, lambda z: np.exp(z) / (1 + np.exp(z))),
+    ("softmax", "wrong_normaliser", lambda z: np.exp(z - z.max(-1, keepdims=True))
+     / np.exp(z - z.max(-1, keepdims=True)).max(-1, keepdims=True)),
+    ("softmax", NO_CAUSE, lambda z: np.exp((z - z.max(-1, keepdims=True)) / 2) / np.exp(
+        (z - z.max(-1, keepdims=True)) / 2).sum(-1, keepdims=True)),
+    # 02 log-softmax
+    ("log_softmax", "overflow", lambda z: z - np.log(np.exp(z).sum(-1, keepdims=True) + 1e-12)),
+    ("log_softmax", "not_finite", lambda z: np.log(np.exp(z - z.max(-1, keepdims=True)))
+     - np.log(np.exp(z - z.max(-1, keepdims=True)).sum(-1, keepdims=True))),
+    ("log_softmax", "transposed", lambda z: (z - z.max(-1, keepdims=True)) - np.log(np.exp(
+        z - z.max(-1, keepdims=True)).sum(-1, keepdims=True)).T),
+    ("log_softmax", "wrong_axis", lambda z: z - z.max(-1, keepdims=True) - np.log(np.sum(
+        np.exp(z - z.max(-1, keepdims=True))))),
+    ("log_softmax", "wrong_axis", lambda z: np.log(np.exp(z) / np.sum(np.exp(z), axis=0,
+                                                                      keepdims=True))),
+    ("log_softmax", NO_CAUSE, lambda z: z - np.log(np.cumsum(np.exp(z), axis=-1))),
+    ("log_softmax", "missing_term", log_softmax_rows_without_max),
+    # 03 softmax Jacobian
+    ("softmax_jacobian", NO_CAUSE, lambda s: np.diag(s) - np.outer(s, s)[::-1]),
+    ("softmax_jacobian", "elementwise_jacobian", lambda s: np.diag(s) - np.outer(s, s)
+     * np.eye(len(s))),
+    ("softmax_jacobian", NO_CAUSE, lambda s: np.tril(np.diag(s) - np.outer(s, s))),
+    ("softmax_jacobian", "wrong_normaliser", lambda s: (np.diag(s) - np.outer(s, s)) * len(s)),
+    ("softmax_jacobian", "dtype", jacobian_as_int),
+    # 03 batched Jacobian
+    ("softmax_jacobian_batch", "wrong_axis", lambda S: np.apply_along_axis(
+        lambda s: np.diag(s) - np.outer(s, s), 0, S)),
+    ("softmax_jacobian_batch", "missing_term", lambda S: np.eye(S.shape[1])
+     - S[:, :, None] * S[:, None, :]),
+    ("softmax_jacobian_batch", NO_CAUSE, lambda S: S[:, :, None] * (np.eye(S.shape[1])
+                                                                    - S[:, :, None])),
+    ("softmax_jacobian_batch", "wrong_axis", lambda S: (S[:, :, None] * np.eye(S.shape[1])
+                                                        - S[:, :, None] * S[:, None, :]).sum(0)),
+    ("softmax_jacobian_batch", "dtype", lambda S: np.array(
+        [np.diag(s) - np.outer(s, s) for s in S], dtype=np.float16)),
+    # 04 VJP
+    ("softmax_vjp", NO_CAUSE, lambda s, g: s * (g - (s * s).sum(axis=-1, keepdims=True))),
+    ("softmax_vjp", "transposed", lambda s, g: s * (g - (g * s).sum(axis=1, keepdims=True).T)),
+    ("softmax_vjp", "wrong_axis", lambda s, g: g * s - s * np.einsum("ij,ij->i", g, s)),
+    ("softmax_vjp", "wrong_normaliser", lambda s, g: s * (g - (g * s).sum(
+        axis=-1, keepdims=True)) * len(s)),
+    ("softmax_vjp", NO_CAUSE, lambda s, g: (g - (g * s).sum(axis=-1, keepdims=True)) / s),
+    ("softmax_vjp", "wrong_axis", lambda s, g: s * g - (g * s).sum(axis=0) * s),
+    # 04 cross-entropy
+    ("cross_entropy", "wrong_normaliser", lambda z, y: -np.mean(
+        _log_softmax(z)[range(len(y)), y]) / len(y)),
+    ("cross_entropy", "shape", lambda z, y: -np.mean(_log_softmax(z)[np.arange(len(y)), y],
+                                                    axis=0, keepdims=True)),
+    ("cross_entropy", "not_finite", lambda z, y: -np.mean(np.sum(
+        _one_hot(y, z.shape[1]) * np.log(_softmax(z) + 1e-9), axis=1))),
+    ("cross_entropy", "overflow", lambda z, y: np.mean(np.log(np.sum(np.exp(z), 1))
+                                                       - z[range(len(y)), y])),
+    ("cross_entropy", "wrong_index", lambda z, y: -np.mean(
+        _log_softmax(z)[y, np.arange(len(y)) % z.shape[1]])),
+    ("cross_entropy", "not_finite", lambda z, y: -np.log(np.prod(
+        _softmax(z)[np.arange(len(y)), y])) / len(y)),
+    # 04 cross-entropy gradient
+    ("cross_entropy_grad", "wrong_index", ce_grad_rows_set),
+    ("cross_entropy_grad", "shape", lambda z, y: (_softmax(z) - _one_hot(y, z.shape[1]))
+     .sum(axis=0) / len(y)),
+    ("cross_entropy_grad", "missing_batch_mean", lambda z, y: _softmax(z) / len(y)
+     - _one_hot(y, z.shape[1])),
+    ("cross_entropy_grad", NO_CAUSE, ce_grad_subtract_twice),
+    ("cross_entropy_grad", NO_CAUSE, lambda z, y: (_softmax(z) * (1 - _softmax(z))
+                                                   - _one_hot(y, z.shape[1])) / len(y)),
+    ("cross_entropy_grad", "wrong_normaliser", lambda z, y: (_softmax(z) - _one_hot(
+        y, z.shape[1])) / max(len(y) - 1, 1)),
+    # 06 dense backward
+    ("dense_backward", "shape", lambda dZ, A, W: (dZ @ W.T, A.T @ dZ, dZ.sum(0)[None])),
+    ("dense_backward", "transposed", lambda dZ, A, W: (dZ @ W.T, np.einsum("nd,nh->hd", A, dZ),
+                                                       dZ.sum(0))),
+    ("dense_backward", "wrong_normaliser", lambda dZ, A, W: (dZ @ W.T, A.T @ dZ * len(A),
+                                                             dZ.sum(0))),
+    ("dense_backward", NO_CAUSE, lambda dZ, A, W: (dZ @ W.T, A.T @ dZ, dZ.max(axis=0))),
+    ("dense_backward", "transposed", lambda dZ, A, W: (W.T @ dZ.T, A.T @ dZ, dZ.sum(0))),
+    ("dense_backward", "shape", lambda dZ, A, W: (dZ @ W.T, A.T @ dZ)),
+    # 06 numerical gradient
+    ("numerical_gradient", NO_CAUSE, numgrad_relative_step),
+    ("numerical_gradient", "mutates_input", numgrad_no_restore_flat),
+    ("numerical_gradient", "forward_difference", numgrad_forward_2h),
+    ("numerical_gradient", "transposed", numgrad_swap_first_last),
+]
+
+
+#: What the first measurement of HELDOUT_3 missed.
+THIRD_RUN_MISSES = [
+    ("dense_forward", "dtype", "nothing: np.matmul(..., dtype=np.float16)"),
+    ("softmax", "dtype", "nothing: the sum taken in float16"),
+    ("softmax", "wrong_axis", "nothing: row max, column sums"),
+    ("softmax", "wrong_normaliser", "nothing: divided by the row maximum"),
+    ("log_softmax", "transposed", "wrong_axis: the (N, 1) normaliser transposed"),
+    ("log_softmax", "wrong_axis", "missing_term: normaliser summed over the whole array"),
+    ("softmax_jacobian_batch", "wrong_axis", "shape: np.apply_along_axis(..., 0, S)"),
+    ("softmax_vjp", "transposed", "wrong_axis: the (N, 1) inner product transposed"),
+    ("cross_entropy", "not_finite", "nothing: -log(p + 1e-9)"),
+    ("cross_entropy", "wrong_index", "nothing: logp[y, arange(N) % K]"),
+    ("cross_entropy_grad", "wrong_index", "nothing: Y[y] = 1 (rows)"),
+    ("cross_entropy_grad", "wrong_normaliser", "missing_batch_mean: divided by N - 1"),
+    ("dense_backward", "transposed", "nothing: W.T @ dZ.T for dA"),
+    ("numerical_gradient", "forward_difference", "nothing: forward difference with step 2h"),
+    ("numerical_gradient", "transposed", "nothing: axes 0 and -1 swapped (3-D x)"),
+]
+
+#: Still missed after the fixes (the first two give the very numbers of the named mistake:
+#: a transposed (N, 1) column and an (N,) vector without keepdims broadcast alike).
+THIRD_SET_STILL_MISSED = [
+    ("log_softmax", "transposed"), ("softmax_vjp", "transposed"),
+    ("softmax_jacobian_batch", "wrong_axis"), ("cross_entropy", "wrong_index"),
+    ("cross_entropy_grad", "wrong_normaliser"), ("dense_backward", "transposed"),
+    ("numerical_gradient", "forward_difference"),
+]
+
 #: What the first measurement of HELDOUT_1 missed (exercise, label, what the grader said).
 FIRST_RUN_MISSES = [
     ("dense_forward", "operand_order", "transposed: W @ A.T + b"),
@@ -623,7 +843,34 @@ def jacobian_filled(s):
     return J
 
 
+def numgrad_unit_vectors(f, x, h=1e-5):
+    grad = np.zeros(x.shape)
+    for i in np.ndindex(x.shape):
+        e = np.zeros_like(x)
+        e[i] = 1.0
+        grad[i] = (f(x + h * e) - f(x - h * e)) / (2 * h)
+    return grad
+
+
 CORRECT_ALTERNATIVES = [
+    # written with the third held-out set
+    ("warmup_row_sums", lambda A: A.sum(axis=1, keepdims=True).flatten()),
+    ("warmup_row_sums", lambda A: [row.mean() * len(row) for row in A]),
+    ("dense_forward", lambda A, W, b: (A[:, :, None] * W[None]).sum(axis=1) + b),
+    ("dense_forward", lambda A, W, b: A @ W + b * np.ones((A.shape[0], 1))),
+    ("softmax", lambda z: np.exp(z - z.max(-1, keepdims=True)) / np.add.reduce(
+        np.exp(z - z.max(-1, keepdims=True)), axis=-1, keepdims=True)),
+    ("log_softmax", lambda z: (z - z.max(-1, keepdims=True)) - np.log(np.add.reduce(
+        np.exp(z - z.max(-1, keepdims=True)), -1, keepdims=True))),
+    ("softmax_jacobian", lambda s: np.diag(s) - np.kron(s, s).reshape(len(s), len(s))),
+    ("softmax_jacobian", lambda s: np.diag(s) - np.outer(s, s) / s.sum()),
+    ("softmax_jacobian_batch", lambda S: np.apply_along_axis(
+        lambda s: np.diag(s) - np.outer(s, s), 1, S)),
+    ("softmax_vjp", lambda s, g: s * (g - np.sum(g * s, axis=-1)[:, np.newaxis])),
+    ("cross_entropy_grad", lambda z, y: np.where(_one_hot(y, z.shape[1]) == 1, _softmax(z) - 1,
+                                                 _softmax(z)) / len(y)),
+    ("dense_backward", lambda dZ, A, W: (dZ @ W.T, A.T @ dZ, list(dZ.sum(axis=0)))),
+    ("numerical_gradient", numgrad_unit_vectors),
     # written with the second held-out set
     ("warmup_row_sums", lambda A: A.cumsum(axis=1)[:, -1]),
     ("dense_forward", lambda A, W, b: np.einsum("nd,hd->nh", A, W.T) + b),
@@ -714,15 +961,22 @@ def _measure(answers, name):
 
 
 def test_held_out_sets_are_large_and_cover_every_numeric_exercise():
-    assert len(HELDOUT_1) >= 60 and len(HELDOUT_2) >= 60
-    assert {item[0] for item in HELDOUT_1} == NUMERIC
-    assert {item[0] for item in HELDOUT_2} == NUMERIC
+    assert len(HELDOUT_1) >= 60 and len(HELDOUT_2) >= 60 and len(HELDOUT_3) >= 60
+    for answers in (HELDOUT_1, HELDOUT_2, HELDOUT_3):
+        assert {item[0] for item in answers} == NUMERIC
     assert {item[0] for item in CORRECT_ALTERNATIVES} == NUMERIC
 
 
 def test_first_held_out_set_now_development_data():
     rate, misses = _measure(HELDOUT_1, "held-out set 1 (after its misses were fixed)")
     assert rate >= 0.9, misses
+
+
+def test_third_held_out_set_now_development_data():
+    # Below the 90 % goal even after the fixes it prompted (see the history above); the
+    # floor guards against regressions.
+    rate, misses = _measure(HELDOUT_3, "held-out set 3 (after its general misses were fixed)")
+    assert rate >= 0.85, misses
 
 
 def test_second_held_out_set_now_development_data():

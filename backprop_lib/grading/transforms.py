@@ -10,7 +10,10 @@ mistakes:
 - the broadcasting trap: an ``(N,)`` array met an ``(N, 1)`` one, giving an
   ``(N, N)`` table whose diagonal is the answer;
 - the right result times a factor: ``-1`` (a sign), or a factor made of the
-  case's dimensions (a wrong normaliser: see :mod:`~backprop_lib.grading.factors`).
+  case's dimensions (a wrong normaliser: see :mod:`~backprop_lib.grading.factors`);
+- every row right up to a factor of its own (a wrong per-row normaliser);
+- the axes of a 3-D (or larger) result in another order;
+- the right numbers to about 3 digits only (float16 somewhere in the computation).
 """
 
 from __future__ import annotations
@@ -189,6 +192,10 @@ def transform_findings(got, expected, *, names=None, rtol=1e-6, atol=1e-9, dims=
                 findings += _scale_findings(r, what, dims, normaliser, outputs)
                 continue
         more = None if more_ratios is None else (lambda i=i: more_ratios(i))
+        permuted = _axes_permuted(g, e, rtol, atol, what, outputs)
+        if permuted is not None:
+            findings.append(permuted)
+            continue
         if g.shape != e.shape:
             found = _reshaped(g, e, what, outputs) or _broadcast_table(g, e, what, outputs)
             findings += found or []
@@ -196,4 +203,57 @@ def transform_findings(got, expected, *, names=None, rtol=1e-6, atol=1e-9, dims=
         r = multiple_of(g, e)
         if r is not None and abs(r - 1) > 1e-6:
             findings += _scale_findings(r, what, dims, normaliser, outputs, more, e.size)
+            continue
+        findings += _precision_loss(g, e, what, outputs) or _per_row_scale(g, e, what, outputs)
     return findings
+
+
+def _axes_permuted(g, e, rtol, atol, what, outputs):
+    """A Finding if `g` is `e` with its axes in another order (3 or more axes)."""
+    if e.ndim < 3 or e.ndim > 5 or g.size != e.size:
+        return None
+    for perm in itertools.permutations(range(e.ndim)):
+        if perm == tuple(range(e.ndim)):
+            continue
+        t = np.transpose(e, perm)
+        if t.shape == g.shape and close_enough(g, t, rtol, atol):
+            return Finding("transposed", f"{_cap(what)} has the right numbers with its axes in "
+                                         f"another order (np.transpose(..., {perm}) of the "
+                                         "right one): check which axis is which.", outputs)
+    return None
+
+
+def _per_row_scale(g, e, what, outputs):
+    """Each row right up to its own factor (a wrong per-row normaliser), or []."""
+    if e.ndim < 2 or not np.isfinite(g).all():
+        return []
+    rows_g, rows_e = g.reshape(-1, e.shape[-1]), e.reshape(-1, e.shape[-1])
+    norms = np.einsum("nk,nk->n", rows_e, rows_e)
+    if (norms == 0).any() or len(norms) < 2:
+        return []
+    factors = np.einsum("nk,nk->n", rows_e, rows_g) / norms
+    residual = np.linalg.norm(rows_g - factors[:, None] * rows_e)
+    if residual > SCALE_RTOL * max(np.linalg.norm(rows_g), 1e-300):
+        return []
+    if np.ptp(factors) <= 1e-6 * max(np.abs(factors).max(), 1e-300) or (factors <= 0).any():
+        return []
+    return [Finding("wrong_normaliser", (
+        f"Each row of {what} is the right row times a factor of its own (from "
+        f"{factors.min():.3g} to {factors.max():.3g}): the shape of every row is right but "
+        "its normaliser is not. Divide each row by the sum that makes it right (for "
+        "softmax: the row's sum of exponentials)."), outputs)]
+
+
+def _precision_loss(g, e, what, outputs):
+    """Right to about 3 significant digits only: half precision somewhere, or []."""
+    if not np.isfinite(g).all():
+        return []
+    scale = max(float(np.abs(e).max()), 1e-300)
+    err = float(np.abs(g - e).max()) / scale
+    if not 5e-5 <= err <= 5e-3:
+        return []
+    return [Finding("dtype", (
+        f"{_cap(what)} agrees with the right one only to about {-np.log10(err):.0f} "
+        "significant digits, the precision of float16 (half precision). Look for a "
+        "float16 array or dtype=np.float16 in a step of the computation: compute in the "
+        "input's dtype."), outputs)]

@@ -20,7 +20,13 @@ from ..numeric import NumericExercise
 from ..probes import probe, readable_logits
 from ..questions import Question
 from ..registry import register
-from ..wrong_implementations import naive_softmax, softmax_axis0, stable_softmax, swap_last_axes
+from ..wrong_implementations import (
+    naive_softmax,
+    softmax_axis0,
+    softmax_row_shift_column_sum,
+    stable_softmax,
+    swap_last_axes,
+)
 
 _F64, _F32 = np.float64, np.float32
 
@@ -165,6 +171,10 @@ register(NumericExercise(
         WrongVariant("global_sum", "wrong_axis",
                      "You divided by the sum over the WHOLE array instead of each row's sum, "
                      "so the rows do not each add up to 1.", _softmax_global_sum),
+        WrongVariant("row_shift_column_sum", "wrong_axis",
+                     "You subtracted each row's maximum but divided by the column sums "
+                     "(axis=0). Both the max and the sum run along each row: axis=-1, "
+                     "keepdims=True.", softmax_row_shift_column_sum),
         WrongVariant("whole_array", "wrong_axis",
                      "You took one softmax over the WHOLE array (z.max() and e.sum() without "
                      "an axis), so all entries together add up to 1 instead of each row. Use "
@@ -292,11 +302,6 @@ _LOG_SOFTMAX_TERMS = (
              lambda z: _log_sum_exp_shifted(z, axis=0), code="wrong_axis",
              sentence="You summed exp(z - m) down the columns (axis=0), over the batch. The "
                       "normaliser is per row: axis=-1, keepdims=True.", replaces="log_sum"),
-        Term("log_K", "constant log K", lambda z: np.full(np.shape(z), np.log(np.shape(z)[-1])),
-             code="wrong_normaliser",
-             sentence="You took the log of the MEAN of exp(z - m) instead of its sum: "
-                      "log(mean) = log(sum) - log K, so every entry is off by log K. The "
-                      "normaliser is log(sum(exp(z - m))).", replaces=None),
         Term("log_sum_no_keepdims", "normaliser without keepdims", _lse_no_keepdims,
              code="wrong_axis",
              sentence="You subtracted log(sum(exp(z - m), axis=-1)) without keepdims=True: "
@@ -343,6 +348,17 @@ register(NumericExercise(
                      "underflows to 0 and log(0) = -inf. Use z.max(axis=-1, keepdims=True).",
                      lambda z: _f64(z) - _f64(z).max() - np.log(np.exp(
                          _f64(z) - _f64(z).max()).sum(axis=-1, keepdims=True))),
+        WrongVariant("log_of_mean", "wrong_normaliser",
+                     "You took the log of the MEAN of exp(z - m) instead of its sum: "
+                     "log(mean) = log(sum) - log K, so every entry is off by log K. The "
+                     "normaliser is log(sum(exp(z - m))).",
+                     lambda z: _f64(z) - _row_max(z) - np.log(np.exp(_f64(z) - _row_max(z))
+                                                              .mean(axis=-1, keepdims=True))),
+        WrongVariant("normaliser_whole_array", "wrong_axis",
+                     "You summed exp(z - m) over the WHOLE array, one normaliser for all rows. "
+                     "Sum each row: axis=-1, keepdims=True.",
+                     lambda z: _f64(z) - _row_max(z) - np.log(np.exp(_f64(z) - _row_max(z))
+                                                              .sum())),
         WrongVariant("no_normaliser", "missing_term",
                      "You returned the shifted logits z - max(z) without subtracting "
                      "log(sum(exp(z - max(z)))).",

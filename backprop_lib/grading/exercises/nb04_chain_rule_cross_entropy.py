@@ -26,7 +26,12 @@ from ..numeric import NumericExercise
 from ..probes import probe, readable_logits, readable_probabilities
 from ..questions import Question
 from ..registry import register
-from ..wrong_implementations import naive_softmax, one_hot_float64, softmax_axis0
+from ..wrong_implementations import (
+    naive_softmax,
+    one_hot_float64,
+    softmax_axis0,
+    softmax_row_shift_column_sum,
+)
 
 _F64, _F32 = np.float64, np.float32
 
@@ -66,10 +71,14 @@ def _ce_dims(z, y):
     return {"N": np.shape(z)[0], "K": np.shape(z)[1]}
 
 
-def _log_of_softmax_plus(z, y):
-    """-log(p[y] + eps) for the epsilons learners use (the closest one is reported)."""
+#: The constants learners add inside a log "to avoid log(0)".
+_EPSILONS = (1e-7, 1e-8, 1e-9, 1e-10, 1e-12, 1e-15, 1e-16)
+
+
+def _log_of_softmax_plus(z, y, eps):
+    """-mean(log(p[y] + eps))."""
     p = F.softmax(as_float64(z))[np.arange(len(y)), np.asarray(y)]
-    return -np.log(p + 1e-12).mean()
+    return -np.log(p + eps).mean()
 
 
 def _ce_per_example(z, y):
@@ -113,12 +122,14 @@ register(NumericExercise(
                      lambda z, y: np.mean(np.log(np.exp(as_float64(z) - as_float64(z).max(
                          axis=1, keepdims=True)).sum(axis=1))
                          - as_float64(z)[np.arange(len(y)), np.asarray(y)])),
-        WrongVariant("epsilon_in_log", "not_finite",
+    ) + tuple(
+        WrongVariant(f"epsilon_in_log_{eps:g}", "not_finite",
                      "You computed -log(p + eps): the small constant only hides the problem. "
                      "When the true class's probability underflows, log(p + eps) is "
                      "log(eps), far from the true log-probability. Use log-softmax, "
                      "z - m - log(sum(exp(z - m))), which never underflows.",
-                     lambda z, y: _log_of_softmax_plus(z, y)),
+                     lambda z, y, eps=eps: _log_of_softmax_plus(z, y, eps))
+        for eps in _EPSILONS) + (
         WrongVariant("labels_from_one", "wrong_index",
                      "You indexed with y - 1, as if the labels counted from 1. Class labels "
                      "are 0, ..., K - 1: index with y itself.",
@@ -400,11 +411,6 @@ register(Question(
 ))
 
 
-def _row_shift_column_sum(z):
-    e = np.exp(as_float64(z) - as_float64(z).max(axis=1, keepdims=True))
-    return e / e.sum(axis=0, keepdims=True)
-
-
 def _one_hot_of(z, y):
     return one_hot_float64(y, np.shape(z)[1])
 
@@ -431,6 +437,11 @@ _CE_GRAD_TERMS = (
          sentence="You subtracted 1 from whole columns (p[:, y] -= 1): every row lost 1 in "
                   "every column that is some example's label. Each example has one true "
                   "class: p[np.arange(N), y] -= 1.", replaces="Y"),
+    Term("Y_rows", "1 in every column of the label rows", lambda z, y: np.broadcast_to(
+        np.isin(np.arange(np.shape(z)[0]), y)[:, None], np.shape(z)).astype(float),
+         code="wrong_index",
+         sentence="Your one-hot target has whole ROWS of ones (Y[y] = 1 sets rows y[n], not "
+                  "one entry per example). Set Y[np.arange(N), y] = 1.", replaces="Y"),
     Term("S_axis0", "softmax down the columns", lambda z, y: softmax_axis0(z),
          code="wrong_axis",
          sentence="Your softmax normalises down the columns (axis=0) instead of along each "
@@ -479,8 +490,8 @@ register(NumericExercise(
                      "Your softmax subtracts each row's maximum but divides by the column sums "
                      "(axis=0). Both the max and the sum run along each row: axis=1, "
                      "keepdims=True.",
-                     lambda z, y: (_row_shift_column_sum(z) - one_hot_float64(y, np.shape(z)[1]))
-                     / len(y)),
+                     lambda z, y: (softmax_row_shift_column_sum(z)
+                                   - one_hot_float64(y, np.shape(z)[1])) / len(y)),
         WrongVariant("sum_and_no_one_hot", "missing_one_hot",
                      "You returned softmax(logits) alone: no one-hot subtracted and no 1/N.",
                      lambda z, y: F.softmax(as_float64(z))),
