@@ -22,7 +22,10 @@ History, for an honest reading of the numbers:
   pairs, 70.8 % (``THIRD_RUN_MISSES``). General fixes it prompted (float16-level
   precision, per-row normalisers, permuted axes) and a few exercise ones brought it to
   85.4 %; the seven answers still missed are listed in ``THIRD_SET_STILL_MISSED``.
-- ``HELDOUT_4`` was written after that, without running it before its first measurement.
+- ``HELDOUT_4`` was written after that, without running it before its first measurement:
+  92 of 98 pairs, 93.9 % (``FOURTH_RUN_MISSES``). One of its misses was a false "float16"
+  finding (and, once that was tightened, a false per-row normaliser): both checks now
+  ignore differences of rounding size. No other change was made for it.
 """
 
 from __future__ import annotations
@@ -750,6 +753,166 @@ HELDOUT_3 = [
 ]
 
 
+# ---------------------------------------------------------------------------
+# the fourth held-out set (written after the fixes prompted by the third)
+# ---------------------------------------------------------------------------
+
+
+def softmax_overwrite_input(z):
+    z[...] = np.exp(z - z.max(axis=-1, keepdims=True))
+    z /= z.sum(axis=-1, keepdims=True)
+    return z
+
+
+def vjp_multiply_into_g(s, g):
+    sg = np.multiply(s, g, out=g)
+    return sg - s * sg.sum(axis=-1, keepdims=True)
+
+
+def backward_dw_into_w(dZ, A, W):
+    dA = dZ @ W.T
+    dW = np.matmul(A.T, dZ, out=W)
+    return dA, dW, dZ.sum(axis=0)
+
+
+def backward_rescaled_dz(dZ, A, W):
+    dZ = dZ / len(dZ)
+    return dZ @ W.T, A.T @ dZ, dZ.sum(axis=0)
+
+
+def numgrad_second_point_unshifted(f, x, h=1e-5):
+    grad = np.zeros(x.shape)
+    for i in np.ndindex(x.shape):
+        old = x[i]
+        x[i] = old + h
+        fp = f(x)
+        x[i] = old
+        fm = f(x)
+        grad[i] = (fp - fm) / (2 * h)
+    return grad
+
+
+def numgrad_int_grad(f, x, h=1e-5):
+    grad = np.zeros_like(x, dtype=int)
+    for i in np.ndindex(x.shape):
+        old = x[i]
+        x[i] = old + h
+        fp = f(x)
+        x[i] = old - h
+        fm = f(x)
+        x[i] = old
+        grad[i] = (fp - fm) / (2 * h)
+    return grad
+
+
+HELDOUT_4 = [
+    # 00 row sums
+    ("warmup_row_sums", "wrong_axis", lambda A: np.sum(A, 0)),
+    ("warmup_row_sums", "dtype", lambda A: np.array([np.sum(r) for r in A], dtype=np.float16)),
+    ("warmup_row_sums", "wrong_axis", lambda A: A.sum(-2)),
+    ("warmup_row_sums", "shape", lambda A: np.sum(A, axis=1)[None, :]),
+    ("warmup_row_sums", NO_CAUSE, lambda A: np.sum(A * A, axis=1)),
+    ("warmup_row_sums", NO_CAUSE, lambda A: A[:, 0] + A[:, 1]),
+    # 01 dense forward
+    ("dense_forward", "operand_order", lambda A, W, b: np.dot(W, A) + b),
+    ("dense_forward", "bias_wrong_axis", lambda A, W, b: A @ W + np.atleast_2d(b).T),
+    ("dense_forward", "transposed", lambda A, W, b: A @ W.transpose() + b),
+    ("dense_forward", NO_CAUSE, lambda A, W, b: A @ W * b),
+    ("dense_forward", "transposed", lambda A, W, b: np.einsum("nd,dh", A, W) + b),
+    ("dense_forward", NO_CAUSE, lambda A, W, b: (A @ W + b).round(4)),
+    ("dense_forward", "sign", lambda A, W, b: -(A @ W) + b),
+    # 02 softmax
+    ("softmax", "wrong_axis", lambda z: np.exp(z) / sum(np.exp(z))),
+    ("softmax", "sign", lambda z: np.exp(z.max(-1, keepdims=True) - z) / np.exp(
+        z.max(-1, keepdims=True) - z).sum(-1, keepdims=True)),
+    ("softmax", "dtype", lambda z: _softmax(z).astype(np.float32).astype(np.float16)),
+    ("softmax", "mutates_input", softmax_overwrite_input),
+    # 02 log-softmax
+    ("log_softmax", "not_finite", lambda z: np.log(_softmax(z) + 1e-12)),
+    ("log_softmax", "sign", lambda z: z.max(-1, keepdims=True) + np.log(np.exp(
+        z - z.max(-1, keepdims=True)).sum(-1, keepdims=True)) - z),
+    ("log_softmax", "wrong_axis", lambda z: (z - z.max(-1, keepdims=True)) - np.log(np.exp(
+        z - z.max(-1, keepdims=True)).sum(axis=-2, keepdims=True))),
+    ("log_softmax", "dtype", lambda z: np.log(_softmax(z).astype(complex))),
+    # 03 softmax Jacobian
+    ("softmax_jacobian", "sign", lambda s: np.diag(s) + np.outer(-s, -s)),
+    ("softmax_jacobian", NO_CAUSE, lambda s: np.diag(s * s) - np.outer(s, s)),
+    ("softmax_jacobian", NO_CAUSE, lambda s: np.diag(s) - np.outer(s, s)
+     + 1e-8 * np.eye(len(s))),
+    ("softmax_jacobian", NO_CAUSE, lambda s: np.diag(1 - s) * s - np.outer(s, s)),
+    ("softmax_jacobian", NO_CAUSE, lambda s: np.diag(s / np.linalg.norm(s))
+     - np.outer(s, s) / np.linalg.norm(s) ** 2),
+    # 03 batched Jacobian
+    ("softmax_jacobian_batch", "wrong_axis", lambda S: np.einsum("ni,ij->nij", S, np.eye(
+        S.shape[1])) - np.einsum("ni,nj->nij", S, S).sum(0)),
+    ("softmax_jacobian_batch", NO_CAUSE, lambda S: S[..., None] * np.eye(S.shape[1])
+     - S[..., None] * S[..., None]),
+    ("softmax_jacobian_batch", "wrong_normaliser", lambda S: S[:, :, None] * np.eye(S.shape[1])
+     - np.einsum("ni,nj->nij", S, S) / S.shape[1]),
+    ("softmax_jacobian_batch", "transposed", lambda S: np.array(
+        [np.diag(s) - np.outer(s, s) for s in S]).transpose(1, 2, 0)),
+    ("softmax_jacobian_batch", "missing_term", lambda S: np.array([np.diag(s) for s in S])),
+    # 04 VJP
+    ("softmax_vjp", "missing_term", lambda s, g: (s * g) - s * g.sum(-1, keepdims=True)),
+    ("softmax_vjp", "mutates_input", vjp_multiply_into_g),
+    ("softmax_vjp", NO_CAUSE, lambda s, g: g * (s - (g * s).sum(-1, keepdims=True))),
+    ("softmax_vjp", "sign", lambda s, g: s * (-g + (g * s).sum(-1, keepdims=True))),
+    ("softmax_vjp", "wrong_axis", lambda s, g: s * (g - np.sum(g * s, axis=0))),
+    ("softmax_vjp", "elementwise_jacobian", lambda s, g: g * s - g * s * s),
+    # 04 cross-entropy
+    ("cross_entropy", "wrong_index", lambda z, y: -np.mean(
+        _log_softmax(z)[np.arange(len(y))][y])),
+    ("cross_entropy", "wrong_normaliser", lambda z, y: -(_log_softmax(z) * _one_hot(
+        y, z.shape[1])).sum() / z.shape[1]),
+    ("cross_entropy", "not_finite", lambda z, y: -np.mean(np.log(
+        _softmax(z)[np.arange(len(y)), y].clip(1e-15)))),
+    ("cross_entropy", "missing_batch_mean", lambda z, y: -np.mean(
+        _log_softmax(z)[np.arange(len(y)), y] * len(y))),
+    ("cross_entropy", NO_CAUSE, lambda z, y: -np.median(_log_softmax(z)[np.arange(len(y)), y])),
+    ("cross_entropy", "sign", lambda z, y: np.sum(_log_softmax(z)[np.arange(len(y)), y])
+     / len(y)),
+    # 04 cross-entropy gradient
+    ("cross_entropy_grad", "wrong_axis", lambda z, y: (np.exp(z) / np.exp(z).sum()
+                                                       - _one_hot(y, z.shape[1])) / len(y)),
+    ("cross_entropy_grad", "missing_batch_mean", lambda z, y: np.exp(_log_softmax(z))
+     - _one_hot(y, z.shape[1])),
+    ("cross_entropy_grad", "wrong_normaliser", lambda z, y: (_softmax(z) - _one_hot(
+        y, z.shape[1])) / len(y) ** 2),
+    ("cross_entropy_grad", NO_CAUSE, lambda z, y: _softmax(z) * (_softmax(z) - _one_hot(
+        y, z.shape[1])) / len(y)),
+    ("cross_entropy_grad", "sign", lambda z, y: -(_softmax(z) - _one_hot(y, z.shape[1]))
+     / len(y)),
+    # 06 dense backward
+    ("dense_backward", "output_order", lambda dZ, A, W: (dZ @ W.T, dZ.sum(0), A.T @ dZ)),
+    ("dense_backward", "transposed", lambda dZ, A, W: (dZ @ W.T, A @ dZ.T, dZ.sum(0))),
+    ("dense_backward", "wrong_normaliser", lambda dZ, A, W: (dZ @ W.T / W.shape[1], A.T @ dZ,
+                                                             dZ.sum(0))),
+    ("dense_backward", "sign", lambda dZ, A, W: (dZ @ W.T, -(A.T @ dZ), dZ.sum(0))),
+    ("dense_backward", "wrong_normaliser", backward_rescaled_dz),
+    ("dense_backward", "mutates_input", backward_dw_into_w),
+    # 06 numerical gradient
+    ("numerical_gradient", "forward_difference", numgrad_second_point_unshifted),
+    ("numerical_gradient", "dtype", numgrad_int_grad),
+    ("numerical_gradient", "mutates_input", _numgrad(_central, restore=False)),
+    ("warmup_row_sums", "wrong_axis", lambda A: np.nansum(A, axis=0)),
+    ("dense_forward", "bias_wrong_axis", lambda A, W, b: A @ W + b[None, :].T),
+    ("log_softmax", "dtype", lambda z: z - z.max(-1, keepdims=True) - np.log(np.exp(
+        z - z.max(-1, keepdims=True)).sum(-1, keepdims=True)).astype(np.float16)),
+    ("cross_entropy_grad", "wrong_axis", lambda z, y: (np.exp(z - z.max(1, keepdims=True))
+                                                       / np.exp(z - z.max(1, keepdims=True))
+                                                       .sum(1) - _one_hot(y, z.shape[1]))
+     / len(y)),
+]
+
+
+#: What the first measurement of HELDOUT_4 missed.
+FOURTH_RUN_MISSES = [
+    ("log_softmax", "not_finite", "dtype (seed 11), nothing (seed 12): log(softmax + 1e-12)"),
+    ("dense_backward", "transposed", "nothing: A @ dZ.T for dW"),
+    ("numerical_gradient", "forward_difference",
+     "wrong_normaliser: (f(x + h) - f(x)) / (2h), half a forward difference"),
+]
+
 #: What the first measurement of HELDOUT_3 missed.
 THIRD_RUN_MISSES = [
     ("dense_forward", "dtype", "nothing: np.matmul(..., dtype=np.float16)"),
@@ -853,6 +1016,13 @@ def numgrad_unit_vectors(f, x, h=1e-5):
 
 
 CORRECT_ALTERNATIVES = [
+    # written with the fourth held-out set
+    ("warmup_row_sums", lambda A: A.mean(1) * A.shape[1]),
+    ("softmax_jacobian", lambda s: np.diag(s) - np.matmul(s[:, None], s[None, :])),
+    ("softmax_jacobian", lambda s: np.identity(len(s)) * s - np.outer(s, s)),
+    ("softmax_vjp", lambda s, g: s * (g - (g * s).mean(axis=-1, keepdims=True) * s.shape[-1])),
+    ("cross_entropy", lambda z, y: -np.mean(_log_softmax(z)[:, y].diagonal())),
+    ("numerical_gradient", _numgrad(_central, divide=lambda d, h: d / (h + h))),
     # written with the third held-out set
     ("warmup_row_sums", lambda A: A.sum(axis=1, keepdims=True).flatten()),
     ("warmup_row_sums", lambda A: [row.mean() * len(row) for row in A]),
@@ -961,14 +1131,19 @@ def _measure(answers, name):
 
 
 def test_held_out_sets_are_large_and_cover_every_numeric_exercise():
-    assert len(HELDOUT_1) >= 60 and len(HELDOUT_2) >= 60 and len(HELDOUT_3) >= 60
-    for answers in (HELDOUT_1, HELDOUT_2, HELDOUT_3):
+    assert min(len(HELDOUT_1), len(HELDOUT_2), len(HELDOUT_3), len(HELDOUT_4)) >= 60
+    for answers in (HELDOUT_1, HELDOUT_2, HELDOUT_3, HELDOUT_4):
         assert {item[0] for item in answers} == NUMERIC
     assert {item[0] for item in CORRECT_ALTERNATIVES} == NUMERIC
 
 
 def test_first_held_out_set_now_development_data():
     rate, misses = _measure(HELDOUT_1, "held-out set 1 (after its misses were fixed)")
+    assert rate >= 0.9, misses
+
+
+def test_fourth_held_out_set():
+    rate, misses = _measure(HELDOUT_4, "held-out set 4")
     assert rate >= 0.9, misses
 
 
