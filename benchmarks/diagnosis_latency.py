@@ -13,9 +13,14 @@ extra time of a failing check. All four are timed in turn within each round,
 so a busy machine slows them alike. The executor is the default in-process
 one; a child-process executor adds its own per-call cost to every probe call.
 
+With ``--all-wrong`` it also times every wrong answer of tests/test_grading_heldout.py and
+the development set (``DEV``) both ways and prints the median, 90th percentile and maximum
+of the extra time, and how many extra calls of the learner's function (probes) a failing
+check made.
+
 Usage::
 
-    python benchmarks/diagnosis_latency.py [--rounds 15]
+    python benchmarks/diagnosis_latency.py [--rounds 15] [--all-wrong]
 """
 
 from __future__ import annotations
@@ -107,7 +112,56 @@ def main(rounds):
               f"{extra:12.1f}  {codes}")
 
 
+def all_wrong():
+    """Extra time and executor calls of the diagnosis over every collected wrong answer."""
+    import pathlib
+    import sys
+
+    from backprop_lib.grading.runner import run_case
+
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests"))
+    import test_grading_exercises as dev
+    import test_grading_heldout as heldout
+
+    answers = [(ex, impl) for ex, _code, impl in dev.DEV]
+    for name in ("HELDOUT_1", "HELDOUT_2", "HELDOUT_3", "HELDOUT_4"):
+        answers += [(ex, impl) for ex, _code, impl in getattr(heldout, name)]
+    extra, calls = [], []
+    for exercise_id, impl in answers:
+        now = get_exercise(exercise_id)
+        before = dataclasses.replace(now, probes=None, terms=())
+        counted = []
+
+        def counting(*args, counted=counted, **kwargs):
+            counted.append(1)
+            return run_case(*args, **kwargs)
+
+        t_before = min(_time(before, impl, 11)[0] for _ in range(3))
+        t_now = []
+        for _ in range(3):
+            counted.clear()
+            start = time.perf_counter()
+            now.grade(impl, timeout=3.0, seed=11, executor=counting)
+            t_now.append(time.perf_counter() - start)
+        made_now = len(counted)
+        counted.clear()
+        before.grade(impl, timeout=3.0, seed=11, executor=counting)
+        extra.append(1000 * (min(t_now) - t_before))
+        calls.append(made_now - len(counted))
+    extra.sort()
+    print(f"\n{len(answers)} wrong answers (development set and held-out sets), seed 11, "
+          "best of 3 each:")
+    print(f"  extra time of the diagnosis: median {statistics.median(extra):.1f} ms, "
+          f"90th percentile {extra[int(0.9 * len(extra))]:.1f} ms, max {max(extra):.1f} ms")
+    print(f"  extra calls of the learner's function (probes): median "
+          f"{statistics.median(calls):g}, max {max(calls)}")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
-    main(parser.parse_args().rounds)
+    parser.add_argument("--all-wrong", action="store_true")
+    arguments = parser.parse_args()
+    main(arguments.rounds)
+    if arguments.all_wrong:
+        all_wrong()

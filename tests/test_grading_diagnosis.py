@@ -441,3 +441,21 @@ def test_executor_outcome_kinds_other_than_ok_are_ignored_by_probes():
     result = get_exercise("softmax").grade(lambda z: np.exp(z) / np.exp(z).sum(axis=-1),
                                            seed=0, executor=executor)
     assert result.status == "error" and "wrong_axis" in result.diagnosis
+
+
+def test_numbers_in_the_feedback_are_those_of_the_failing_case():
+    def divides_by_k(z, y):
+        return (_sm(z) - np.eye(z.shape[1])[y]) / z.shape[1]
+
+    result = get_exercise("cross_entropy_grad").grade(divides_by_k, seed=0)
+    assert result.case.startswith("public case 1")  # logits (2, 3)
+    text = " ".join(s for _, s in result.explanations)
+    assert "K = 3 (the number of classes)" in text and "N = 2 (the batch size)" in text
+
+
+def test_a_term_transposed_is_named_without_being_declared():
+    def one_hot_transposed(z, y):
+        return (_sm(z) - np.eye(z.shape[1])[y].T) / len(y)
+
+    result = get_exercise("cross_entropy_grad").grade(one_hot_transposed, seed=0)
+    assert result.status == "error" and "transposed" in result.diagnosis

@@ -216,7 +216,8 @@ def _cost(findings):
     return sum(1 if f.code is not None and not f.weak else 2 for f in findings)
 
 
-def decompose(terms, cases, *, normaliser="1", output_names=None, dims_of=None):
+def decompose(terms, cases, *, normaliser="1", output_names=None, dims_of=None,
+              text_dims=None):
     """Name the terms whose coefficients in the answer differ from the formula's.
 
     Parameters
@@ -239,6 +240,9 @@ def decompose(terms, cases, *, normaliser="1", output_names=None, dims_of=None):
         Output names, to match ``Term.output``.
     dims_of : callable or None
         ``dims_of(*args) -> dict`` of the case's dimensions.
+    text_dims : dict or None
+        The dimensions the sentences quote (those of the failing case the learner sees);
+        default: the first fitted case's.
 
     Returns
     -------
@@ -251,7 +255,7 @@ def decompose(terms, cases, *, normaliser="1", output_names=None, dims_of=None):
         best = None
         for alternative in terms:
             found = decompose(alternative, cases, normaliser=normaliser,
-                              output_names=output_names, dims_of=dims_of)
+                              output_names=output_names, dims_of=dims_of, text_dims=text_dims)
             if found[1] == "right":
                 return found
             if found[1] == "named" and (best is None or _cost(found[0]) < _cost(best[0])):
@@ -278,7 +282,7 @@ def decompose(terms, cases, *, normaliser="1", output_names=None, dims_of=None):
             verdicts.append("unexplained")
             continue
         found, verdict = _interpret(own, fits, parse(normaliser),
-                                    None if name is None else index, name)
+                                    None if name is None else index, name, text_dims)
         findings += found
         verdicts.append(verdict)
     if not verdicts:
@@ -309,9 +313,10 @@ def with_transposes(terms):
     return tuple(terms) + tuple(_transposed(t) for t in terms if not t.is_mistake)
 
 
-def _interpret(terms, fits, normaliser, output_index, output_name=None):
+def _interpret(terms, fits, normaliser, output_index, output_name=None, text_dims=None):
     """Findings of one output's exact fits (see :func:`decompose`)."""
-    dims = fits[0].dims
+    dims = text_dims if text_dims and all(n in text_dims for n in fits[0].dims) else \
+        fits[0].dims
     outputs = () if output_index is None else (output_index,)
     formula = [t for t in terms if not t.is_mistake]
     observed = {t.name: _observed(t, fits) for t in terms}

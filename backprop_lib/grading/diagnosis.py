@@ -144,8 +144,18 @@ def _dims(exercise, args):
         return {}
 
 
+_USABLE_MEMO = {}
+
+
 def _usable(exercise, runs):
-    """``[(case, got, expected, fit_rtol)]`` for the probes whose output could be read."""
+    """``[(case, got, expected, fit_rtol)]`` for the probes whose output could be read.
+
+    Memoised for the last list of runs (the references of the probes are computed once
+    per failed check, however many stages ask).
+    """
+    key = (id(exercise), id(runs))
+    if key in _USABLE_MEMO and _USABLE_MEMO[key][0] is runs:
+        return _USABLE_MEMO[key][1]
     usable = []
     for run in runs:
         if run.kind != "ok":
@@ -154,6 +164,8 @@ def _usable(exercise, runs):
         got, fit_rtol = _plain_outputs(run.value, len(expected))
         if got is not None:
             usable.append((run.case, got, expected, fit_rtol))
+    _USABLE_MEMO.clear()
+    _USABLE_MEMO[key] = (runs, usable)
     return usable
 
 
@@ -173,8 +185,8 @@ def _probe_ratios(exercise, probe_runs):
     return ratios
 
 
-def _probe_stage(exercise, runs):
-    """(Diagnosis, ran, all_right) from the probe runs."""
+def _probe_stage(exercise, runs, text_dims=None):
+    """(Diagnosis, ran, all_right) from the probe runs (sentences quote `text_dims`)."""
     found = Diagnosis()
     usable = _usable(exercise, runs)
     if not usable:
@@ -190,7 +202,7 @@ def _probe_stage(exercise, runs):
         found.add(variant_findings(exercise, case, got, expected, rtol, atol))
         found.add(transform_findings(got, expected, names=exercise.output_names, rtol=rtol,
                                      atol=atol, dims=_dims(exercise, case.args),
-                                     normaliser=exercise.normaliser))
+                                     normaliser=exercise.normaliser, text_dims=text_dims))
     for case, got, expected, fit_rtol in usable:
         shaped = [g if g.shape == e.shape else None for g, e in zip(got, expected, strict=True)]
         decomposable.append((case.args, shaped, fit_rtol))
@@ -198,7 +210,7 @@ def _probe_stage(exercise, runs):
         findings, _verdict = decompose(exercise.terms, decomposable,
                                        normaliser=exercise.normaliser,
                                        output_names=exercise.output_names,
-                                       dims_of=exercise.dims)
+                                       dims_of=exercise.dims, text_dims=text_dims)
         found.add(findings)
     return found, True, all(right)
 
@@ -282,7 +294,7 @@ def diagnose_mismatch(exercise, case, got, expected, rtol, atol, probe_runs, out
     if exercise.probes is None:
         _decompose_failing_case(exercise, case, got, expected, diagnosis)
         return diagnosis
-    found, ran, all_right = _probe_stage(exercise, probe_runs())
+    found, ran, all_right = _probe_stage(exercise, probe_runs(), _dims(exercise, case.args))
     overflow = _overflow(case, got, expected, output, ran and all_right)
     if overflow is not None:
         diagnosis.add([overflow])
@@ -333,7 +345,7 @@ def diagnose_exception(exercise, case, error, probe_runs):
         diagnosis.add([finding] if finding else [])
         return diagnosis
     runs = probe_runs()
-    found, ran, all_right = _probe_stage(exercise, runs)
+    found, ran, all_right = _probe_stage(exercise, runs, _dims(exercise, case.args))
     # What the answer computes on a probe is firmer evidence than a guess from the error
     # message's sizes: a guess naming another mistake than the probes is left out.
     probe_codes = {f.code for f in found.findings if f.code is not None and not f.weak}

@@ -65,7 +65,8 @@ def multiple_of(got, expected):
     return r
 
 
-def _scale_findings(r, what, dims, normaliser, outputs, more_ratios=None, size=2):
+def _scale_findings(r, what, dims, normaliser, outputs, more_ratios=None, size=2,
+                    text_dims=None):
     """Findings for `got` = r * expected (r != 1).
 
     `more_ratios` (optional) is ``() -> list of (ratio, dims)`` measured on other
@@ -93,7 +94,7 @@ def _scale_findings(r, what, dims, normaliser, outputs, more_ratios=None, size=2
                         weak=True)]
     base = parse(normaliser)
     observed = base * ratio
-    sentence = _cap(describe_change(base, observed, dims, what=what))
+    sentence = _cap(describe_change(base, observed, text_dims or dims, what=what))
     return [Finding(code, sentence, outputs) for code in normaliser_code(base, observed)]
 
 
@@ -143,7 +144,7 @@ def _broadcast_table(g, e, what, outputs):
 
 
 def transform_findings(got, expected, *, names=None, rtol=1e-6, atol=1e-9, dims=None,
-                       normaliser="1", more_ratios=None):
+                       normaliser="1", more_ratios=None, text_dims=None):
     """Findings for outputs that are simple transforms of the right ones.
 
     Parameters
@@ -162,6 +163,9 @@ def transform_findings(got, expected, *, names=None, rtol=1e-6, atol=1e-9, dims=
         ``more_ratios(i) -> list of (ratio, dims)``: output `i`'s ratio to the right
         answer on other cases, asked for only when this case cannot tell two
         factors apart.
+    text_dims : dict or None
+        The dimensions the sentences quote (the failing case's, when `got` comes from a
+        probe); default `dims`.
 
     Returns
     -------
@@ -189,7 +193,8 @@ def transform_findings(got, expected, *, names=None, rtol=1e-6, atol=1e-9, dims=
             r = multiple_of(swapped, e)
             if r is not None:
                 findings.append(Finding("transposed", f"{_cap(what)} is transposed.", outputs))
-                findings += _scale_findings(r, what, dims, normaliser, outputs)
+                findings += _scale_findings(r, what, dims, normaliser, outputs,
+                                            text_dims=text_dims)
                 continue
         more = None if more_ratios is None else (lambda i=i: more_ratios(i))
         permuted = _axes_permuted(g, e, rtol, atol, what, outputs)
@@ -202,7 +207,8 @@ def transform_findings(got, expected, *, names=None, rtol=1e-6, atol=1e-9, dims=
             continue
         r = multiple_of(g, e)
         if r is not None and abs(r - 1) > 1e-6:
-            findings += _scale_findings(r, what, dims, normaliser, outputs, more, e.size)
+            findings += _scale_findings(r, what, dims, normaliser, outputs, more, e.size,
+                                        text_dims)
             continue
         findings += _precision_loss(g, e, what, outputs) or _per_row_scale(g, e, what, outputs)
     return findings
