@@ -1584,6 +1584,7 @@ def plot_gradcheck_errors(errors, tol, ax=None, title=None):
     ax.barh(rows, values, color=colours, edgecolor="black", lw=0.5, left=floor / 10)
     ax.axvline(tol, color="black", ls="--", lw=1.0, label=f"tolerance {tol:.0e}")
     ax.set_xscale("log")
+    ax.minorticks_off()  # a dozen decades of minor ticks: slow to draw, and the bars need none
     ax.set_yticks(rows, names, fontsize=8)
     ax.set_xlabel("relative error, analytic vs central differences (log scale)")
     ax.set_title(title or "Gradient check of every layer (green: passes)")
