@@ -890,6 +890,7 @@ def plot_step_size_tradeoff(h, errors, thresholds=(1e-7, 1e-2), ax=None, title=N
         ax.axhline(level, color="black", lw=0.8, linestyle=":")
         ax.text(h.min(), level, f" {level:.0e}", va="bottom", ha="left", fontsize=8)
     ax.set_ylim(bottom / 10, 10 * top)
+    ax.minorticks_off()  # twelve decades of minor ticks are slow to draw and add nothing here
     ax.set_xlabel("step size $h$")
     ax.set_ylabel("relative error of the numerical derivative")
     ax.set_title(title or "Truncation error (right) against round-off error (left)")
@@ -1159,6 +1160,7 @@ def plot_jacobian_memory(vocab_sizes, itemsize=4, budgets=None, ax=None, title=N
         ax.axvline(b, color="gray", linestyle=("--", ":", "-.")[i % 3], lw=1.2,
                    label=f"{label} ({_bytes_text(b)})")
     ax.set_xscale("log")
+    ax.minorticks_off()  # the axis spans some fifteen decades: minor ticks are slow and noisy
     ticks = [2.0**p for p in range(0, 50, 10)]
     ax.set_xticks(ticks, ["1 B", "1 KiB", "1 MiB", "1 GiB", "1 TiB"])
     ax.set_xlim(min(vec.min(), 1.0) / 2, max([jac.max(), *budgets.values()]) * 40)
@@ -1240,6 +1242,8 @@ def plot_curves(x, curves, *, xlabel, ylabel, title, references=None, marks=None
         ax.set_xscale("log")
     if logy:
         ax.set_yscale("log")
+    if logx or logy:
+        ax.minorticks_off()  # minor ticks on log axes cost more to draw than they teach
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -1290,6 +1294,7 @@ def plot_saturation(p, gradients, steps=None, trajectories=None):
     ax.text(p.min() * 1.5, 0.6, "confidently\nwrong", transform=ax.get_xaxis_transform(),
             fontsize=9, color="#d62728", va="center")
     ax.set_xscale("log")
+    ax.minorticks_off()  # minor ticks on log axes cost more to draw than they teach
     ax.set_xlabel("predicted probability of the true class  $p$ (log scale)")
     ax.set_ylabel(r"$|\partial L / \partial z_{\mathrm{true}}|$")
     ax.set_title("Gradient size on the true class's logit")
@@ -1302,6 +1307,7 @@ def plot_saturation(p, gradients, steps=None, trajectories=None):
                      color=colour_of_loss.get(_loss_name(label)))
         ax2.axhline(0.5, color="gray", lw=1, linestyle="--", label="p = 0.5")
         ax2.set_xscale("log")
+        ax2.minorticks_off()
         ax2.set_xlabel("gradient-descent step (log scale)")
         ax2.set_ylabel("$p$ after the step")
         ax2.set_title("Starting confidently wrong: who recovers?")
@@ -1348,6 +1354,7 @@ def plot_gradient_check_vs_step(steps, errors, threshold=1e-7, ax=None, title=No
                    label=f"pass threshold {threshold:g}")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.minorticks_off()  # minor ticks on log axes cost more to draw than they teach
     ax.set_xlabel("finite-difference step $h$")
     ax.set_ylabel("relative error (analytic vs numerical)")
     ax.set_title(title or "A correct gradient, checked with central differences")
@@ -1457,10 +1464,10 @@ __all__ += [
 def midnetwork_softmax_diagram(ax=None):
     """Draw a softmax in the middle of a network (attention pooling), forward and backward.
 
-    Forward (top): scores ``z`` (N, T) -> softmax over the T positions -> weights ``a``
-    (N, T) -> weighted sum of value vectors ``o = sum_t a_t v_t`` (N, D) -> rest of the
+    Forward (top): scores ``z`` (N, T) -> softmax over the T positions -> weights ``s``
+    (N, T) -> weighted sum of value vectors ``o = sum_t s_t v_t`` (N, D) -> rest of the
     network and the loss -> ``L`` (). Backward (bottom): the upstream gradient reaching
-    the softmax, ``g = dL/da`` with ``g_t = <dL/do, v_t>``, is whatever the layers above
+    the softmax, ``g = dL/ds`` with ``g_t = <dL/do, v_t>``, is whatever the layers above
     make it, and the softmax turns it into ``dL/dz`` with its vector-Jacobian product.
 
     Parameters
@@ -1474,22 +1481,22 @@ def midnetwork_softmax_diagram(ax=None):
     """
     fig, ax = _new_axes(ax, (11, 3.8))
     xs = [0.0, 3.6, 7.2, 10.8]
-    fwd = [("$z$", "(N, T)", "scores"), ("$a$", "(N, T)", "attention weights"),
+    fwd = [("$z$", "(N, T)", "scores"), ("$s$", "(N, T)", "attention weights"),
            ("$o$", "(N, D)", "pooled vector"), ("$L$", "()", "loss")]
-    bwd = [(r"$\partial L/\partial z$", "(N, T)"), (r"$g = \partial L/\partial a$", "(N, T)"),
+    bwd = [(r"$\partial L/\partial z$", "(N, T)"), (r"$g = \partial L/\partial s$", "(N, T)"),
            (r"$\partial L/\partial o$", "(N, D)"), (r"$\partial L/\partial L = 1$", "()")]
-    ops = ["softmax\n(over T)", r"$o = \sum_t a_t v_t$", "rest of the\nnetwork + loss"]
+    ops = ["softmax\n(over T)", r"$o = \sum_t s_t v_t$", "rest of the\nnetwork + loss"]
     fwd_y, bwd_y = 1.0, -1.0
     _draw_pass_rows(ax, xs, fwd, bwd, ops, fwd_y=fwd_y, bwd_y=bwd_y, fwd_width=1.5,
                     box_height=0.84, bwd_fontsize=11)
-    back_ops = [r"$a \odot (g - \langle g, a\rangle)$", r"$g_t = \langle \partial L/\partial o,"
+    back_ops = [r"$s \odot (g - \langle g, s\rangle)$", r"$g_t = \langle \partial L/\partial o,"
                 r" v_t\rangle$", "backprop through\nthe layers above"]
     for x0, x1, label in zip(xs[:-1], xs[1:], back_ops, strict=True):
         ax.text((x0 + x1) / 2, bwd_y - 0.55, label, ha="center", va="top", fontsize=9,
                 color="#d62728")
     ax.set_xlim(-1.6, 12.0)
     ax.set_ylim(-2.1, 1.9)
-    ax.set_title("Softmax in the middle of a network: the upstream gradient g is not -y/s")
+    ax.set_title("Softmax in the middle of a network: the upstream gradient g is not -Y/s")
     return fig
 
 
@@ -1524,7 +1531,7 @@ def plot_smoothed_targets(k, label, smoothing, ax=None):
     q = (1 - smoothing) * one_hot + smoothing / k
     fig, ax = _new_axes(ax, (7.0, 3.4))
     classes = np.arange(k)
-    ax.bar(classes - 0.2, one_hot, 0.4, label="one-hot target $y$", color="#9e9e9e",
+    ax.bar(classes - 0.2, one_hot, 0.4, label="one-hot target $Y$", color="#9e9e9e",
            edgecolor="black", lw=0.5)
     ax.bar(classes + 0.2, q, 0.4, label=rf"smoothed target $q$ ($\varepsilon$ = {smoothing:g})",
            color="#1f77b4", edgecolor="black", lw=0.5)
@@ -1577,6 +1584,7 @@ def plot_gradcheck_errors(errors, tol, ax=None, title=None):
     ax.barh(rows, values, color=colours, edgecolor="black", lw=0.5, left=floor / 10)
     ax.axvline(tol, color="black", ls="--", lw=1.0, label=f"tolerance {tol:.0e}")
     ax.set_xscale("log")
+    ax.minorticks_off()  # a dozen decades of minor ticks: slow to draw, and the bars need none
     ax.set_yticks(rows, names, fontsize=8)
     ax.set_xlabel("relative error, analytic vs central differences (log scale)")
     ax.set_title(title or "Gradient check of every layer (green: passes)")

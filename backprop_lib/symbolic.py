@@ -702,8 +702,14 @@ def _softmax_exp_in_s(expr, z, s):
     """
     K = len(z)
     expr = expr.subs(sum(sp.exp(z[m]) for m in range(K)), _Z)
+    # The exponents that occur are small integer multiples of one logit; looking them up is
+    # much faster than dividing by every logit with sp.cancel (kept as the fallback).
+    multiples = {sp.expand(n * z[m]): (m, n) for m in range(K) for n in (-3, -2, -1, 1, 2, 3)}
 
     def in_s(exponent):
+        if exponent in multiples:
+            m, n = multiples[exponent]
+            return (s[m] * _Z) ** n
         for m in range(K):
             n = sp.cancel(exponent / z[m])
             if n.is_Integer:

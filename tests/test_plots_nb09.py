@@ -21,9 +21,9 @@ def test_midnetwork_diagram_shows_shapes_and_the_vjp():
     fig = plots.midnetwork_softmax_diagram()
     ax = fig.axes[0]
     texts = [t.get_text() for t in ax.texts]
-    assert "not -y/s" in ax.get_title()
+    assert "not -Y/s" in ax.get_title()
     assert "(N, T)" in texts and "(N, D)" in texts and "()" in texts
-    assert any("langle g, a" in t for t in texts)
+    assert any("langle g, s" in t for t in texts)
 
 
 def test_smoothed_targets_are_the_convention_of_the_brief():

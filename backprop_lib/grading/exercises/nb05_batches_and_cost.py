@@ -362,8 +362,8 @@ register(NumericExercise(
         "The rest is notebook 04's cross_entropy_grad: a stable softmax along axis=-1, minus "
         "1 at [np.arange(N), y].",
         "Compute S - Y once, then divide by N only when reduction == 'mean'.",
-        "`G = softmax(logits); G[np.arange(N), y] -= 1; return G / N if reduction == 'mean' "
-        "else G` (with a stable softmax).",
+        "`dZ = softmax(logits); dZ[np.arange(N), y] -= 1; return dZ / N if reduction == "
+        "'mean' else dZ` (with a stable softmax).",
     ),
 ))
 

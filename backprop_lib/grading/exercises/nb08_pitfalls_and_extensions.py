@@ -483,10 +483,10 @@ register(NumericExercise(
     ),
     hints=(
         "Per example the loss is l_n = -w[y_n] log s_{n, y_n}, and an example whose label equals "
-        "ignore_index has l_n = 0. The mean is sum_n l_n / W with W = sum of w[y_n] over the "
-        "examples that are NOT ignored.",
-        "So row n of the gradient is w[y_n] (s_n - one_hot(y_n)) / W for a kept example and all "
-        "zeros for an ignored one. W depends on the batch, not only on N.",
+        "ignore_index has l_n = 0. The mean is sum_n l_n / Omega, with Omega the sum of w[y_n] "
+        "over the examples that are NOT ignored.",
+        "So row n of the gradient is w[y_n] (s_n - one_hot(y_n)) / Omega for a kept example "
+        "and all zeros for an ignored one. Omega depends on the batch, not only on N.",
         "ignore_index may be -100 (not a class at all) or a real class such as 0. Build a mask "
         "keep = (y != ignore_index) first, and only then index with the labels, e.g. with "
         "y_safe = np.where(keep, y, 0).",

@@ -324,7 +324,7 @@ def _layer_words(name, output, extra=()):
         "float64 and float32; logits up to 1e4, around 1000, of very different scales and all "
         "equal; K = 2 and K in the hundreds; arrays that are not C-contiguous",
         f"{name}.backward(g) with random upstream gradients of mixed sign and scale and no "
-        "structure (g is not -y/s and sums to nothing in particular)",
+        "structure (g is not -Y/s and sums to nothing in particular)",
         *extra,
         "each instance keeps its own cache: two instances of your class run on different "
         "inputs in turn, and an instance that saw an earlier batch uses its latest forward",
