@@ -144,6 +144,21 @@ def _dims(exercise, args):
         return {}
 
 
+def _normaliser(exercise, args):
+    """The exercise's normaliser on a case with `args`: a monomial string such as "1/N".
+
+    ``NumericExercise.normaliser`` is a string, or a callable of the case's arguments for
+    an exercise whose normaliser depends on an argument (``reduction="mean"`` or ``"sum"``).
+    """
+    normaliser = exercise.normaliser
+    if not callable(normaliser):
+        return normaliser
+    try:
+        return str(normaliser(*args))
+    except Exception:  # noqa: BLE001 - the normaliser only words a finding
+        return "1"
+
+
 _USABLE_MEMO = {}
 
 
@@ -202,13 +217,14 @@ def _probe_stage(exercise, runs, text_dims=None):
         found.add(variant_findings(exercise, case, got, expected, rtol, atol))
         found.add(transform_findings(got, expected, names=exercise.output_names, rtol=rtol,
                                      atol=atol, dims=_dims(exercise, case.args),
-                                     normaliser=exercise.normaliser, text_dims=text_dims))
+                                     normaliser=_normaliser(exercise, case.args),
+                                     text_dims=text_dims))
     for case, got, expected, fit_rtol in usable:
         shaped = [g if g.shape == e.shape else None for g, e in zip(got, expected, strict=True)]
         decomposable.append((case.args, shaped, fit_rtol))
     if exercise.terms and not all(right):
         findings, _verdict = decompose(exercise.terms, decomposable,
-                                       normaliser=exercise.normaliser,
+                                       normaliser=_normaliser(exercise, usable[0][0].args),
                                        output_names=exercise.output_names,
                                        dims_of=exercise.dims, text_dims=text_dims)
         found.add(findings)
@@ -281,7 +297,7 @@ def diagnose_mismatch(exercise, case, got, expected, rtol, atol, probe_runs, out
     diagnosis.add([f for f, overreach in matches if not overreach])
     diagnosis.add(transform_findings(got, expected, names=exercise.output_names, rtol=rtol,
                                      atol=atol, dims=_dims(exercise, case.args),
-                                     normaliser=exercise.normaliser,
+                                     normaliser=_normaliser(exercise, case.args),
                                      more_ratios=_probe_ratios(exercise, probe_runs)))
     uncovered = set(range(len(expected))) - diagnosis.explained_outputs(len(expected))
     diagnosis.add([f for f, overreach in matches if overreach and set(f.outputs) & uncovered])
@@ -316,7 +332,7 @@ def _decompose_failing_case(exercise, case, got, expected, diagnosis):
         return
     shaped = [g if g.shape == e.shape else None for g, e in zip(got, expected, strict=True)]
     findings, _verdict = decompose(exercise.terms, [(case.args, shaped)],
-                                   normaliser=exercise.normaliser,
+                                   normaliser=_normaliser(exercise, case.args),
                                    output_names=exercise.output_names, dims_of=exercise.dims)
     diagnosis.add(findings)
 

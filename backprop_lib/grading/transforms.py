@@ -191,7 +191,7 @@ def transform_findings(got, expected, *, names=None, rtol=1e-6, atol=1e-9, dims=
                                                       f"{shape_text}.", outputs))
                 continue
             r = multiple_of(swapped, e)
-            if r is not None:
+            if r is not None and abs(r) > 1e-12:  # an all-zero answer is not "transposed"
                 findings.append(Finding("transposed", f"{_cap(what)} is transposed.", outputs))
                 findings += _scale_findings(r, what, dims, normaliser, outputs,
                                             text_dims=text_dims)
