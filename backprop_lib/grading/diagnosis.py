@@ -159,6 +159,23 @@ def _normaliser(exercise, args):
         return "1"
 
 
+def _probes_describe(exercise, case):
+    """False if the probes and terms do not describe `case` (another normaliser's branch).
+
+    With a callable normaliser (an argument such as ``reduction`` picks it), the probes
+    share one normaliser and the terms' coefficients are written for it: on a failing case
+    with another normaliser, only the variants, the transforms and the shape error speak.
+    """
+    if not callable(exercise.normaliser) or exercise.probes is None:
+        return True
+    try:
+        probes = list(exercise.probes())
+    except Exception:  # noqa: BLE001 - a broken probe list only costs the probe stage
+        return False
+    return bool(probes) and (_normaliser(exercise, probes[0].args)
+                             == _normaliser(exercise, case.args))
+
+
 _USABLE_MEMO = {}
 
 
@@ -290,6 +307,7 @@ def diagnose_mismatch(exercise, case, got, expected, rtol, atol, probe_runs, out
     Diagnosis
     """
     diagnosis = Diagnosis()
+    described = _probes_describe(exercise, case)
     matches = _variant_matches(exercise, case, got, expected, rtol, atol)
     # A variant wrong in more outputs than the answer is named only for outputs that the
     # transforms leave unexplained ("your dA has the opposite sign" beats "your gradients
@@ -298,14 +316,15 @@ def diagnose_mismatch(exercise, case, got, expected, rtol, atol, probe_runs, out
     diagnosis.add(transform_findings(got, expected, names=exercise.output_names, rtol=rtol,
                                      atol=atol, dims=_dims(exercise, case.args),
                                      normaliser=_normaliser(exercise, case.args),
-                                     more_ratios=_probe_ratios(exercise, probe_runs)))
+                                     more_ratios=(_probe_ratios(exercise, probe_runs)
+                                                  if described else None)))
     uncovered = set(range(len(expected))) - diagnosis.explained_outputs(len(expected))
     diagnosis.add([f for f, overreach in matches if overreach and set(f.outputs) & uncovered])
     wrong = {i for i, (g, e) in enumerate(zip(got, expected, strict=True))
              if not close_enough(g, e, rtol, atol)}
     if wrong and "overflow encountered" in (output or ""):
         diagnosis.add([f for f in [_overflow(case, got, expected, output, False)] if f])
-    if not wrong or wrong <= diagnosis.explained_outputs(len(expected)):
+    if not wrong or wrong <= diagnosis.explained_outputs(len(expected)) or not described:
         return diagnosis
     if exercise.probes is None:
         _decompose_failing_case(exercise, case, got, expected, diagnosis)
@@ -357,7 +376,7 @@ def diagnose_exception(exercise, case, error, probe_runs):
     expected = exercise._reference(case)
     finding = explain_shape_error(error, exercise.arg_names, case.args,
                                   [e.shape for e in expected], exercise.output_names)
-    if exercise.probes is None:
+    if exercise.probes is None or not _probes_describe(exercise, case):
         diagnosis.add([finding] if finding else [])
         return diagnosis
     runs = probe_runs()

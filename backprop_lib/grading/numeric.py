@@ -126,7 +126,8 @@ class NumericExercise(Exercise):
         How the correct result scales with the dimensions, a monomial such as
         ``"1/N"`` (a batch mean) or ``"1"`` (default); or ``normaliser(*args) -> str``
         when it depends on an argument of the case (``reduction="mean"`` or ``"sum"``).
-        The decomposition uses the first probe's, so probes should share one.
+        The probes must then share one normaliser: the probes and terms are used only
+        on failing cases with that normaliser.
     """
 
     signature: str = ""
