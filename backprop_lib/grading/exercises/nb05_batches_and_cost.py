@@ -35,7 +35,7 @@ from ..numeric import NumericExercise
 from ..probes import probe, readable_logits, readable_probabilities
 from ..questions import Question
 from ..registry import register
-from ..wrong_implementations import one_hot_float64, stable_softmax
+from ..wrong_implementations import one_hot_float64, softmax_ce_terms, stable_softmax
 
 _F64, _F32 = np.float64, np.float32
 
@@ -473,87 +473,14 @@ def _reduction_normaliser(z, y, reduction):
     return "1/N" if reduction == "mean" else "1"
 
 
-def _Y(z, y):
-    return one_hot_float64(y, np.shape(z)[1])
-
-
-def _in_label_columns(z, y):
-    """1 in every row of the columns that are some example's label (p[:, y] -= 1)."""
-    n, k = np.shape(z)
-    return np.broadcast_to(np.isin(np.arange(k), y), (n, k)).astype(float)
-
-
-def _in_label_rows(z, y):
-    """1 in every column of the rows y[n] (Y[y] = 1)."""
-    n, k = np.shape(z)
-    return np.broadcast_to(np.isin(np.arange(n), y)[:, None], (n, k)).astype(float)
-
-
-def _one_hot_from_one(z, y):
-    """The one-hot of y - 1: labels read as if they counted from 1."""
-    return one_hot_float64((np.asarray(y) - 1) % np.shape(z)[1], np.shape(z)[1])
-
-
-def _softmax_whole_array(z):
-    z = as_float64(z)
-    e = np.exp(z - z.max())
-    return e / e.sum()
-
-
-def _softmax_ce_terms(S="S", Y="Y", coefficient="1/N", mistakes=True, args=lambda *a: a[:2]):
-    """Terms of (S - Y) * coefficient and its likely mistakes, on the arguments `args(*a)`.
-
-    `args` maps the exercise's arguments to ``(logits, y)``.
-    """
-    minus = "-" + coefficient
-
-    def on(f):
-        return lambda *a: f(*args(*a))
-
-    terms = (
-        Term(S, "softmax term softmax(logits)", on(lambda z, y: stable_softmax(z)), coefficient),
-        Term(Y, "one-hot term Y", on(_Y), minus, code="missing_one_hot",
-             sentence="You forgot to subtract the one-hot target Y (1 at [n, y[n]], 0 "
-                      "elsewhere): the gradient is softmax(logits) - Y, times the "
-                      "reduction's factor."),
-    )
-    if not mistakes:
-        return terms
-    return terms + (
-        Term("ones", "constant 1 in every entry", on(lambda z, y: np.ones(np.shape(z))),
-             code="missing_one_hot",
-             sentence="You subtracted 1 from EVERY entry. Only the true class of each example "
-                      "gets the -1: subtract the one-hot target Y.", replaces=Y),
-        Term("Y_columns", "1 in every row of the label columns", on(_in_label_columns),
-             code="wrong_index",
-             sentence="You subtracted 1 from whole columns (p[:, y] -= 1): every row lost 1 in "
-                      "every column that is some example's label. Each example has one true "
-                      "class: p[np.arange(N), y] -= 1.", replaces=Y),
-        Term("Y_rows", "1 in every column of the label rows", on(_in_label_rows),
-             code="wrong_index",
-             sentence="Your one-hot target has whole ROWS of ones (Y[y] = 1 sets rows y[n], "
-                      "not one entry per example). Set Y[np.arange(N), y] = 1.", replaces=Y),
-        Term("Y_from_one", "one-hot of y - 1", on(_one_hot_from_one), code="wrong_index",
-             sentence="Your one-hot target marks class y[n] - 1, as if the labels counted from "
-                      "1. Class labels are 0, ..., K - 1: use y itself.", replaces=Y),
-        Term("S_axis0", "softmax down the columns", on(lambda z, y: stable_softmax(z, axis=0)),
-             code="wrong_axis",
-             sentence="Your softmax normalises down the columns (axis=0) instead of along each "
-                      "row.", replaces=S),
-        Term("S_total", "softmax over the whole array",
-             on(lambda z, y: _softmax_whole_array(z)), code="wrong_axis",
-             sentence="Your softmax divides by the sum over the WHOLE array instead of each "
-                      "row's sum.", replaces=S),
-    )
-
-
 register(NumericExercise(
     id="ce_grad_with_reduction", notebook=5, title="Mean or sum: the gradient's 1/N",
     points=2.0, signature="ce_grad_with_reduction(logits, y, reduction)",
     arg_names=("logits", "y", "reduction"),
     reference=lambda z, y, r: F.cross_entropy_grad(as_float64(z), np.asarray(y), reduction=r),
     public_cases=_reduction_public, hidden_cases=_reduction_hidden,
-    probes=_reduction_probes, terms=_softmax_ce_terms(), dims=_reduction_dims,
+    probes=_reduction_probes, dims=_reduction_dims,
+    terms=softmax_ce_terms(logits_and_labels=lambda z, y, reduction: (z, y)),
     normaliser=_reduction_normaliser,
     variants=(
         WrongVariant("sum_for_mean", "missing_batch_mean",
