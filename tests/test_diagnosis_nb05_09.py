@@ -1120,3 +1120,68 @@ def test_a_normaliser_may_depend_on_an_argument_of_the_case():
     assert "wrong_normaliser" in sum_case.diagnosis
     assert "divided by N = 2 (the batch size), but the formula has no such factor" in str(
         sum_case), str(sum_case)
+
+
+def test_exponentials_that_underflowed_are_not_called_an_overflow():
+    """0 / 0 after a global max shift warns "invalid value", never "overflow": no overflow code.
+
+    The probes show such an answer right on small inputs, which without any NumPy warning
+    (warnings silenced) is the sign of an overflow; with other warnings given it is not.
+    """
+    global_max = _grade(get_exercise("capstone_softmax_layer"), SmGlobalMax, 0)
+    assert global_max.status == "failed" and "overflow" not in global_max.diagnosis, str(
+        global_max)
+    no_shift = _grade(get_exercise("ce_grad_with_reduction"), cr_no_max_shift, 0)
+    assert "overflow" in no_shift.diagnosis, str(no_shift)
+
+    def no_shift_silenced(z, y, reduction):
+        with np.errstate(all="ignore"):
+            return cr_no_max_shift(z, y, reduction)
+
+    silenced = _grade(get_exercise("ce_grad_with_reduction"), no_shift_silenced, 0)
+    assert "overflow" in silenced.diagnosis, str(silenced)
+
+
+# ---------------------------------------------------------------------------
+# The capstone: named through probes, without showing the hidden cases
+# ---------------------------------------------------------------------------
+
+
+def _hidden_float_values(exercise_id, seed):
+    """Entries of the float inputs of every hidden case, formatted as a panel prints them."""
+    values = set()
+    for case in get_exercise(exercise_id).hidden_cases(np.random.default_rng(seed)):
+        for arg in case.args:
+            if isinstance(arg, np.ndarray) and arg.dtype.kind == "f":
+                values |= {f"{float(x):.6g}" for x in arg.reshape(-1)[:6] if x != round(x)}
+            elif isinstance(arg, float) and arg not in (0.0, 0.1):
+                values.add(f"{arg:.6g}")
+    return values
+
+
+@pytest.mark.parametrize("exercise_id, answer, code, words", [
+    ("capstone_softmax_layer", SmMeanInner, "wrong_normaliser", "divided by K (the number"),
+    ("capstone_log_softmax_layer", LsMaxNotAddedBack, "missing_term", "did not add it back"),
+    ("capstone_smoothed_weighted_ce", sw_class_weight_sum, "wrong_normaliser",
+     "divided by class_weights.sum(); the formula divides by W (the total weight"),
+    ("capstone_smoothed_weighted_ce", sw_eps_over_n, "wrong_normaliser",
+     "divided by N*W; the formula divides by K*W."),
+    ("capstone_smoothed_weighted_ce", sw_loss_over_n, "wrong_normaliser",
+     "Your loss is divided by N (the batch size); the formula divides by W"),
+])
+@pytest.mark.parametrize("seed", (3, 7))
+def test_capstone_names_the_factor_without_the_hidden_numbers(exercise_id, answer, code, words,
+                                                              seed):
+    import re
+
+    result = get_exercise(exercise_id).grade(answer, timeout=5.0, seed=seed)
+    text = str(result) + result._repr_html_()
+    assert code in result.diagnosis and words in text, str(result)
+    said = " ".join([result.message] + [sentence for _, sentence in result.explanations])
+    assert not re.search(r"\b(N|K|W|class_weights\.sum\(\)) = \d", said), said
+    assert not re.search(r"\d times too", said), said
+    # (the mismatch line, "expected ..., got ...", shows output values, as before)
+    notes = " ".join(sentence for _, sentence in result.explanations)
+    leaked = [v for v in _hidden_float_values(exercise_id, seed) if v in notes]
+    assert not leaked, leaked
+    assert "public case" not in text and result.case.startswith("hidden case")
