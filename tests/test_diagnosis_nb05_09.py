@@ -1010,6 +1010,441 @@ WRONG = [
 
 
 # ---------------------------------------------------------------------------
+# HELD_OUT: written after the declarations were finished, labelled before running
+# ---------------------------------------------------------------------------
+
+
+def h_bd_kron_stack(J):
+    return np.kron(np.eye(J.shape[0]), J)
+
+
+def h_bd_reversed_blocks(J):
+    N, K, _ = J.shape
+    big = np.zeros((N * K, N * K))
+    for n in range(N):
+        big[n * K:(n + 1) * K, n * K:(n + 1) * K] = J[N - 1 - n]
+    return big
+
+
+def h_bd_einsum_transposed_blocks(J):
+    N, K, _ = J.shape
+    return np.einsum("nm,nji->nimj", np.eye(N), J).reshape(N * K, N * K)
+
+
+def h_bd_einsum_other_order(J):
+    N, K, _ = J.shape
+    return np.einsum("nm,nij->injm", np.eye(N), J).reshape(N * K, N * K)
+
+
+def h_bv_matmul_swapped(G, J):
+    return np.matmul(G[:, None, :], J.transpose(0, 2, 1))[:, 0]
+
+
+def h_bv_sum_axis0(G, J):
+    return (G[:, :, None] * J).sum(axis=0)
+
+
+def h_bv_output_transposed(G, J):
+    return np.einsum("nk,nkj->jn", G, J)
+
+
+def h_bv_over_k(G, J):
+    return np.einsum("nk,nkj->nj", G, J) / G.shape[1]
+
+
+def h_cr_mean_twice(z, y, reduction):
+    G = _softmax(z) - _one_hot(y, z.shape[1])
+    return G / len(y) / len(y) if reduction == "mean" else G
+
+
+def h_cr_minus_label_values(z, y, reduction):
+    G = _softmax(z) - y[:, None]
+    return G / len(y) if reduction == "mean" else G
+
+
+def h_cr_softmax_of_transpose(z, y, reduction):
+    G = _softmax(z.T).T - _one_hot(y, z.shape[1])
+    return G / len(y) if reduction == "mean" else G
+
+
+def h_cr_y_minus_s(z, y, reduction):
+    G = _one_hot(y, z.shape[1]) - _softmax(z)
+    return G / len(y) if reduction == "mean" else G
+
+
+def h_vc_inner_axis1(S, G):
+    return S * (G - (G * S).sum(axis=1))
+
+
+def h_vc_s_twice(S, G):
+    return S * S * (G - (G * S).sum(axis=0, keepdims=True))
+
+
+def h_vc_inner_over_n(S, G):
+    return S * (G - (G * S).sum(axis=0, keepdims=True) / S.shape[1])
+
+
+def h_vc_minus_sg(S, G):
+    return -S * G - S * (G * S).sum(axis=0, keepdims=True)
+
+
+def h_ll_logits_not_softmax(A, W, b, y):
+    Z = A @ W + b
+    dZ = (Z - np.eye(W.shape[1])[y]) / len(y)
+    return A.T @ dZ, dZ.sum(axis=0)
+
+
+def h_ll_mean_over_entries(A, W, b, y):
+    dZ = _dZ(A, W, b, y, scale=len(y) * W.shape[1])
+    return A.T @ dZ, dZ.sum(axis=0)
+
+
+def h_ll_y_minus_s(A, W, b, y):
+    dZ = (np.eye(W.shape[1])[y] - _softmax(A @ W + b)) / len(y)
+    return A.T @ dZ, dZ.sum(axis=0)
+
+
+def h_ll_softmax_whole(A, W, b, y):
+    Z = A @ W + b
+    e = np.exp(Z - Z.max())
+    dZ = (e / e.sum() - np.eye(W.shape[1])[y]) / len(y)
+    return A.T @ dZ, dZ.sum(axis=0)
+
+
+def h_fw_relu_minimum(X, params):
+    Z1 = X @ params["W1"] + params["b1"]
+    A1 = np.minimum(Z1, 0)
+    return A1 @ params["W2"] + params["b2"], (X, Z1, A1)
+
+
+def h_fw_bias_after_relu(X, params):
+    XW = X @ params["W1"]
+    A1 = np.maximum(XW, 0) + params["b1"]
+    return A1 @ params["W2"] + params["b2"], (X, XW + params["b1"], A1)
+
+
+def h_fw_no_b1(X, params):
+    Z1 = X @ params["W1"]
+    A1 = np.maximum(Z1, 0)
+    return A1 @ params["W2"] + params["b2"], (X, Z1, A1)
+
+
+def h_fw_minus_b2(X, params):
+    Z1 = X @ params["W1"] + params["b1"]
+    A1 = np.maximum(Z1, 0)
+    return A1 @ params["W2"] - params["b2"], (X, Z1, A1)
+
+
+def h_fw_W2_transposed(X, params):
+    Z1 = X @ params["W1"] + params["b1"]
+    A1 = np.maximum(Z1, 0)
+    return A1 @ params["W2"].T + params["b2"], (X, Z1, A1)
+
+
+def h_bw_dW1_from_A1(dlogits, cache, params):
+    X, Z1, A1 = cache
+    grads = _grads(X, Z1, A1, dlogits, params["W2"])
+    dZ1 = (dlogits @ params["W2"].T) * (Z1 > 0)
+    grads["W1"] = A1.T @ dZ1
+    return grads
+
+
+def h_bw_db_means(dlogits, cache, params):
+    X, Z1, A1 = cache
+    return _grads(X, Z1, A1, dlogits, params["W2"], db=lambda dZ: dZ.mean(axis=0))
+
+
+def h_bw_dW2_transposed(dlogits, cache, params):
+    X, Z1, A1 = cache
+    grads = _grads(X, Z1, A1, dlogits, params["W2"])
+    grads["W2"] = dlogits.T @ A1
+    return grads
+
+
+def h_bw_negated_dW1(dlogits, cache, params):
+    X, Z1, A1 = cache
+    grads = _grads(X, Z1, A1, dlogits, params["W2"])
+    grads["W1"] = -grads["W1"]
+    return grads
+
+
+def h_bw_db2_axis1(dlogits, cache, params):
+    X, Z1, A1 = cache
+    grads = _grads(X, Z1, A1, dlogits, params["W2"])
+    grads["b2"] = dlogits.sum(axis=1)
+    return grads
+
+
+def h_lg_loss_summed(X, y, params):
+    return _loss_from(X, y, params, lambda S, y: (S - _one_hot(y, S.shape[1])) / len(y),
+                      loss_of=lambda log_p, y: -log_p[np.arange(len(y)), y].sum())
+
+
+def h_lg_softmax_columns(X, y, params):
+    logits, Z1, A1 = _net(X, params)
+    S = _softmax(logits, axis=0)
+    loss = -np.log(S[np.arange(len(y)), y]).mean()
+    return loss, _grads(X, Z1, A1, (S - _one_hot(y, S.shape[1])) / len(y), params["W2"])
+
+
+def h_lg_minus_label_values(X, y, params):
+    return _loss_from(X, y, params, lambda S, y: (S - y[:, None]) / len(y))
+
+
+def h_lg_bias_grads_unscaled(X, y, params):
+    logits, Z1, A1 = _net(X, params)
+    log_p = _log_softmax(logits)
+    D = np.exp(log_p) - _one_hot(y, logits.shape[1])
+    dZ1 = (D @ params["W2"].T) * (Z1 > 0)
+    return -log_p[np.arange(len(y)), y].mean(), {
+        "W1": X.T @ dZ1 / len(y), "b1": dZ1.sum(axis=0), "W2": A1.T @ D / len(y),
+        "b2": D.sum(axis=0)}
+
+
+def h_sgd_lr_twice(params, grads, lr):
+    for name in params:
+        params[name] -= lr * lr * grads[name]
+
+
+def h_sgd_divided_by_lr(params, grads, lr):
+    for name in params:
+        params[name] -= grads[name] / lr
+
+
+def h_sgd_first_only(params, grads, lr):
+    for name in params:
+        params[name] -= lr * grads[name]
+        break
+
+
+def h_sgd_biases_uphill(params, grads, lr):
+    for name in params:
+        step = lr * grads[name]
+        if name.startswith("b"):
+            params[name] += step
+        else:
+            params[name] -= step
+
+
+def h_fx_loss_sum(logits, y):
+    z = np.asarray(logits, dtype=float)
+    log_p = _log_softmax(z)
+    G = np.exp(log_p)
+    G[np.arange(len(y)), y] -= 1
+    return -log_p[np.arange(len(y)), y].sum(), G / len(y)
+
+
+def h_fx_labels_from_one(logits, y):
+    z = np.asarray(logits, dtype=float)
+    log_p = _log_softmax(z)
+    G = np.exp(log_p)
+    G[np.arange(len(y)), y - 1] -= 1
+    return -log_p[np.arange(len(y)), y].mean(), G / len(y)
+
+
+def h_fx_rows_indexed(logits, y):
+    z = np.asarray(logits, dtype=float)
+    log_p = _log_softmax(z)
+    G = np.exp(log_p)
+    G[y] -= 1
+    return -log_p[np.arange(len(y)), y].mean(), G / len(y)
+
+
+def h_fx_row_shift_column_sum(logits, y):
+    z = np.asarray(logits, dtype=float)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    S = e / e.sum(axis=0, keepdims=True)
+    G = S.copy()
+    G[np.arange(len(y)), y] -= 1
+    return -np.log(S[np.arange(len(y)), y]).mean(), G / len(y)
+
+
+def h_ls_k_minus_1_everywhere(logits, y, eps):
+    return _ls(logits, y, lambda Y, k: (1 - eps) * Y + eps / (k - 1))
+
+
+def h_ls_uniform_added(logits, y, eps):
+    n, k = logits.shape
+    return (_softmax(logits) - (1 - eps) * _one_hot(y, k) + eps / k) / n
+
+
+def h_ls_no_uniform(logits, y, eps):
+    return _ls(logits, y, lambda Y, k: (1 - eps) * Y)
+
+
+def h_ls_smoothing_the_softmax(logits, y, eps):
+    n, k = logits.shape
+    return ((1 - eps) * _softmax(logits) + eps / k - _one_hot(y, k)) / n
+
+
+def h_wce_over_mean_weight(logits, y, class_weights, ignore_index):
+    D, wn, keep, _ = _wce_parts(logits, y, class_weights, ignore_index)
+    return D * wn[:, None] / (wn.sum() / len(y))
+
+
+def h_wce_over_nk(logits, y, class_weights, ignore_index):
+    D, wn, keep, _ = _wce_parts(logits, y, class_weights, ignore_index)
+    return D * wn[:, None] / (len(y) * logits.shape[1])
+
+
+def h_wce_y_minus_s(logits, y, class_weights, ignore_index):
+    D, wn, keep, _ = _wce_parts(logits, y, class_weights, ignore_index)
+    return -D * wn[:, None] / wn.sum()
+
+
+def h_lv_g_times_sum(logp, g):
+    return g * (1 - g.sum(axis=-1, keepdims=True))
+
+
+def h_lv_over_n(logp, g):
+    return (g - np.exp(logp) * g.sum(axis=-1, keepdims=True)) / g.shape[0]
+
+
+def h_lv_sum_of_s(logp, g):
+    s = np.exp(logp)
+    return g - s.sum(axis=-1, keepdims=True) * g.sum(axis=-1, keepdims=True)
+
+
+def h_lv_negated(logp, g):
+    return np.exp(logp) * g.sum(axis=-1, keepdims=True) - g
+
+
+class HSmNoSFactor(_SoftmaxBase):
+    def backward(self, g):
+        return g - (g * self.s).sum(axis=-1, keepdims=True)
+
+
+class HSmOverN(_SoftmaxBase):
+    def backward(self, g):
+        s = self.s
+        return s * (g - (g * s).sum(axis=-1, keepdims=True)) / max(1, s.size // s.shape[-1])
+
+
+class HSmForwardTransposed:
+    def forward(self, z):
+        self.s = _softmax(np.asarray(z).T).T
+        return self.s
+
+    def backward(self, g):
+        return self.s * (g - (g * self.s).sum(axis=-1, keepdims=True))
+
+
+class HLsJacobianFromTheLeft(_LogSoftmaxBase):
+    def backward(self, g):
+        return g - (g * self.s).sum(axis=-1, keepdims=True)
+
+
+class HLsNoKeepdims(_LogSoftmaxBase):
+    def backward(self, g):
+        return g - self.s * g.sum(axis=-1)
+
+
+class HLsForwardMaxOnly:
+    def forward(self, z):
+        z = np.asarray(z)
+        self.log_s = z - z.max(axis=-1, keepdims=True)
+        return self.log_s
+
+    def backward(self, g):
+        return g - _softmax(self.log_s) * g.sum(axis=-1, keepdims=True)
+
+
+def h_sw_loss_negated(logits, y, w, eps):
+    z, n, k, log_p, q, omega = _swce_parts(logits, y, w, eps)
+    total = omega.sum()
+    return (np.sum(omega[:, None] * q * log_p) / total,
+            omega[:, None] * (np.exp(log_p) - q) / total)
+
+
+def h_sw_grad_extra_n(logits, y, w, eps):
+    z, n, k, log_p, q, omega = _swce_parts(logits, y, w, eps)
+    total = omega.sum()
+    return (-np.sum(omega[:, None] * q * log_p) / total,
+            omega[:, None] * (np.exp(log_p) - q) / total / n)
+
+
+def h_sw_unweighted(logits, y, w, eps):
+    z, n, k, log_p, q, omega = _swce_parts(logits, y, w, eps)
+    return -np.sum(q * log_p) / n, (np.exp(log_p) - q) / n
+
+
+def h_sw_uniform_sign(logits, y, w, eps):
+    z, n, k, log_p, _, omega = _swce_parts(logits, y, w, eps)
+    q = (1 - eps) * np.eye(k)[y] - eps / k
+    total = omega.sum()
+    return (-np.sum(omega[:, None] * q * log_p) / total,
+            omega[:, None] * (np.exp(log_p) - q) / total)
+
+
+#: Written after the declarations were finished; labels given before the first run.
+HELD_OUT = [
+    ("block_diagonal_jacobian", "shape", h_bd_kron_stack),
+    ("block_diagonal_jacobian", NO_CAUSE, h_bd_reversed_blocks),
+    ("block_diagonal_jacobian", "transposed", h_bd_einsum_transposed_blocks),
+    ("block_diagonal_jacobian", "transposed", h_bd_einsum_other_order),
+    ("batched_vjp", "transposed", h_bv_matmul_swapped),
+    ("batched_vjp", "wrong_axis", h_bv_sum_axis0),
+    ("batched_vjp", "transposed", h_bv_output_transposed),
+    ("batched_vjp", "wrong_normaliser", h_bv_over_k),
+    ("ce_grad_with_reduction", "wrong_normaliser", h_cr_mean_twice),
+    ("ce_grad_with_reduction", "missing_one_hot", h_cr_minus_label_values),
+    ("ce_grad_with_reduction", "wrong_axis", h_cr_softmax_of_transpose),
+    ("ce_grad_with_reduction", "sign", h_cr_y_minus_s),
+    ("softmax_vjp_columns", "wrong_axis", h_vc_inner_axis1),
+    ("softmax_vjp_columns", NO_CAUSE, h_vc_s_twice),
+    ("softmax_vjp_columns", "wrong_normaliser", h_vc_inner_over_n),
+    ("softmax_vjp_columns", "sign", h_vc_minus_sg),
+    ("last_layer_grad", NO_CAUSE, h_ll_logits_not_softmax),
+    ("last_layer_grad", "wrong_normaliser", h_ll_mean_over_entries),
+    ("last_layer_grad", "sign", h_ll_y_minus_s),
+    ("last_layer_grad", "wrong_axis", h_ll_softmax_whole),
+    ("mlp_forward", NO_CAUSE, h_fw_relu_minimum),
+    ("mlp_forward", NO_CAUSE, h_fw_bias_after_relu),
+    ("mlp_forward", "missing_term", h_fw_no_b1),
+    ("mlp_forward", "sign", h_fw_minus_b2),
+    ("mlp_forward", "transposed", h_fw_W2_transposed),
+    ("mlp_backward", NO_CAUSE, h_bw_dW1_from_A1),
+    ("mlp_backward", "wrong_normaliser", h_bw_db_means),
+    ("mlp_backward", "transposed", h_bw_dW2_transposed),
+    ("mlp_backward", "sign", h_bw_negated_dW1),
+    ("mlp_backward", "bias_wrong_axis", h_bw_db2_axis1),
+    ("loss_and_grads", "missing_batch_mean", h_lg_loss_summed),
+    ("loss_and_grads", "wrong_axis", h_lg_softmax_columns),
+    ("loss_and_grads", "missing_one_hot", h_lg_minus_label_values),
+    ("loss_and_grads", "missing_batch_mean", h_lg_bias_grads_unscaled),
+    ("sgd_step", "wrong_normaliser", h_sgd_lr_twice),
+    ("sgd_step", "wrong_normaliser", h_sgd_divided_by_lr),
+    ("sgd_step", NO_CAUSE, h_sgd_first_only),
+    ("sgd_step", "sign", h_sgd_biases_uphill),
+    ("fix_softmax_cross_entropy", "missing_batch_mean", h_fx_loss_sum),
+    ("fix_softmax_cross_entropy", "wrong_index", h_fx_labels_from_one),
+    ("fix_softmax_cross_entropy", "wrong_index", h_fx_rows_indexed),
+    ("fix_softmax_cross_entropy", "wrong_axis", h_fx_row_shift_column_sum),
+    ("label_smoothing_grad", NO_CAUSE, h_ls_k_minus_1_everywhere),
+    ("label_smoothing_grad", "sign", h_ls_uniform_added),
+    ("label_smoothing_grad", "missing_term", h_ls_no_uniform),
+    ("label_smoothing_grad", NO_CAUSE, h_ls_smoothing_the_softmax),
+    ("weighted_cross_entropy_grad", "wrong_normaliser", h_wce_over_mean_weight),
+    ("weighted_cross_entropy_grad", "wrong_normaliser", h_wce_over_nk),
+    ("weighted_cross_entropy_grad", "sign", h_wce_y_minus_s),
+    ("log_softmax_vjp", NO_CAUSE, h_lv_g_times_sum),
+    ("log_softmax_vjp", "wrong_normaliser", h_lv_over_n),
+    ("log_softmax_vjp", NO_CAUSE, h_lv_sum_of_s),
+    ("log_softmax_vjp", "sign", h_lv_negated),
+    ("capstone_softmax_layer", "missing_term", HSmNoSFactor),
+    ("capstone_softmax_layer", "wrong_normaliser", HSmOverN),
+    ("capstone_softmax_layer", "wrong_axis", HSmForwardTransposed),
+    ("capstone_log_softmax_layer", "transposed", HLsJacobianFromTheLeft),
+    ("capstone_log_softmax_layer", "wrong_axis", HLsNoKeepdims),
+    ("capstone_log_softmax_layer", "missing_term", HLsForwardMaxOnly),
+    ("capstone_smoothed_weighted_ce", "sign", h_sw_loss_negated),
+    ("capstone_smoothed_weighted_ce", "wrong_normaliser", h_sw_grad_extra_n),
+    ("capstone_smoothed_weighted_ce", NO_CAUSE, h_sw_unweighted),
+    ("capstone_smoothed_weighted_ce", "sign", h_sw_uniform_sign),
+]
+
+
+# ---------------------------------------------------------------------------
 # measurement
 # ---------------------------------------------------------------------------
 
