@@ -235,7 +235,8 @@ def _probe_stage(exercise, runs, text_dims=None):
         found.add(transform_findings(got, expected, names=exercise.output_names, rtol=rtol,
                                      atol=atol, dims=_dims(exercise, case.args),
                                      normaliser=_normaliser(exercise, case.args),
-                                     text_dims=text_dims))
+                                     text_dims=text_dims,
+                                     more_ratios=_probe_ratios(exercise, lambda: runs)))
     for case, got, expected, fit_rtol in usable:
         shaped = [g if g.shape == e.shape else None for g, e in zip(got, expected, strict=True)]
         decomposable.append((case.args, shaped, fit_rtol))
