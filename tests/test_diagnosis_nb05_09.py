@@ -12,8 +12,15 @@ answers now. ``pytest tests/test_diagnosis_nb05_09.py -s`` prints the table per 
 History, for an honest reading of the numbers: this set (``WRONG``) was written before the
 modules declared probes and terms, and measured once then (the "before" column); the
 declarations were then developed against it, so it is development data. ``HELD_OUT`` was
-written after the declarations were finished and measured once without any change after
-(see its comment for the first measurement).
+written after the declarations were finished, committed with its labels before its first
+run, and measured then: 86 of 102 nameable (answer, seed) pairs named (84.3 %; 46 with the
+declarations removed), and three answers without a nameable cause got a code (two of them
+false: the reversed blocks of ``h_bd_reversed_blocks`` read as "sum of the blocks minus the
+blocks" on a probe with N = 2, and a loss ratio of ``h_sw_unweighted`` matched a product of
+the case's numbers by chance). Those results prompted general changes (probes with N >= 3,
+a scalar's factor confirmed on the probes, more members of the softmax + cross-entropy
+family of terms, transposed weights in the forward pass), so ``HELD_OUT`` is development
+data too now; ``FIRST_RUN`` keeps that first measurement.
 """
 
 from __future__ import annotations
@@ -1498,30 +1505,66 @@ def _print_table(title, table):
     return total
 
 
+#: The first measurement of HELD_OUT (named pairs before / now, per exercise), before the
+#: changes it prompted; see the module docstring.
+FIRST_RUN = {
+    "block_diagonal_jacobian": (4, 4), "batched_vjp": (6, 8), "ce_grad_with_reduction": (4, 6),
+    "softmax_vjp_columns": (2, 6), "last_layer_grad": (2, 4), "mlp_forward": (2, 4),
+    "mlp_backward": (6, 8), "loss_and_grads": (2, 4), "sgd_step": (2, 6),
+    "fix_softmax_cross_entropy": (2, 6), "label_smoothing_grad": (0, 4),
+    "weighted_cross_entropy_grad": (2, 4), "log_softmax_vjp": (4, 4),
+    "capstone_softmax_layer": (2, 6), "capstone_log_softmax_layer": (4, 6),
+    "capstone_smoothed_weighted_ce": (2, 6),
+}
+SETS = {"development set (WRONG)": WRONG, "held-out set (HELD_OUT), now development data":
+        HELD_OUT}
+
+
 @pytest.fixture(scope="module")
-def development():
-    return measure(WRONG)
+def measured():
+    return {name: measure(answers) for name, answers in SETS.items()}
 
 
-def test_every_wrong_answer_is_rejected_before_and_now(development):
-    _, rows = development
-    for exercise_id, _code, answer, seed, before, now in rows:
-        assert before.status != "passed", (exercise_id, answer.__name__, seed, str(before))
-        assert now.status != "passed", (exercise_id, answer.__name__, seed, str(now))
+def test_every_wrong_answer_is_rejected_before_and_now(measured):
+    for _table, rows in measured.values():
+        for exercise_id, _code, answer, seed, before, now in rows:
+            assert before.status != "passed", (exercise_id, answer.__name__, seed, str(before))
+            assert now.status != "passed", (exercise_id, answer.__name__, seed, str(now))
 
 
-def test_the_declarations_name_more_and_lose_nothing(development):
-    table, rows = development
-    _print_table("development set (WRONG)", table)
+@pytest.mark.parametrize("name", list(SETS))
+def test_the_declarations_name_more_and_lose_nothing(measured, name):
+    table, rows = measured[name]
+    total = _print_table(name, table)
     lost = [f"{ex} {answer.__name__} (seed {seed}): {code} was named, now {now.diagnosis}"
             for ex, code, answer, seed, before, now in rows
             if code is not NO_CAUSE and code in before.diagnosis and code not in now.diagnosis]
     missed = [f"{ex} {answer.__name__} (seed {seed}): want {code}, got {now.diagnosis}"
               for ex, code, answer, seed, before, now in rows
               if code is not NO_CAUSE and code not in now.diagnosis]
+    coded = [f"{ex} {answer.__name__} (seed {seed}): {now.diagnosis}"
+             for ex, code, answer, seed, before, now in rows
+             if code is NO_CAUSE and set(now.diagnosis) - set(before.diagnosis)]
     for line in missed:
         print("  miss:", line)
+    for line in coded:
+        print("  code for an answer without a nameable cause:", line)
     assert not lost, lost
+    assert total["now"] >= 0.9 * total["nameable"], missed
+    assert len(coded) <= 2, coded
+
+
+def test_every_notebook_05_to_09_numeric_exercise_has_wrong_answers_here():
+    from backprop_lib.grading import exercises as exercise_ids
+
+    # dense_backward and numerical_gradient (notebook 06) declared their diagnosis with the
+    # exercises of notebooks 00-04 (tests/test_grading_exercises.py); predict_digits has no
+    # reference to compare a probe with (its labels are scored by accuracy).
+    numeric = {ex for nb in range(5, 10) for ex in exercise_ids(nb)
+               if get_exercise(ex).kind == "function" and get_exercise(ex).reference is not None}
+    numeric -= {"dense_backward", "numerical_gradient"}
+    assert numeric == {ex for ex, _, _ in WRONG} == {ex for ex, _, _ in HELD_OUT} == set(
+        FIRST_RUN)
 
 
 # ---------------------------------------------------------------------------

@@ -107,7 +107,8 @@ def _softmax_sums_without_keepdims(z):
     return e / total
 
 
-def softmax_ce_terms(coefficient="1/N", *, logits_and_labels=None, output=None):
+def softmax_ce_terms(coefficient="1/N", *, logits_and_labels=None, output=None, wrap=None,
+                     mistakes=True, prefix=""):
     """Terms of ``(S - Y) * coefficient`` (S = softmax(logits), Y one-hot) and its mistakes.
 
     Parameters
@@ -119,13 +120,22 @@ def softmax_ce_terms(coefficient="1/N", *, logits_and_labels=None, output=None):
         two arguments.
     output : str, optional
         The output the terms describe, for exercises returning several arrays.
+    wrap : callable, optional
+        ``wrap(T, *args)`` maps an (N, K) term ``T`` (S, Y or a mistake) to the output's
+        term, for an output that is a linear function of dL/dZ (``A.T @ T`` for a weight
+        gradient, ``T.sum(axis=0)`` for a bias gradient).
+    mistakes : bool
+        False: only the two terms of the formula (for outputs with few entries).
+    prefix : str
+        Prefix of the term names (they must be unique within an exercise).
 
     Returns
     -------
     tuple of Term
         The softmax term ``S`` and the one-hot term ``Y``, then the likely mistakes (each
-        replacing one of them): 1 subtracted everywhere, whole label columns or rows, the
-        labels read from 1, and a softmax down the columns, over the whole array, shifted
+        replacing one of them): 1 subtracted everywhere, the label values subtracted, whole
+        label columns or rows, the labels read from 1, and a softmax down the columns, over
+        the whole array, shifted by each row's maximum but summed down the columns, shifted
         by the column maxima, or divided by row sums without keepdims.
     """
     from .decomposition import Term
@@ -133,16 +143,39 @@ def softmax_ce_terms(coefficient="1/N", *, logits_and_labels=None, output=None):
     pick = logits_and_labels or (lambda *args: args[:2])
 
     def on(f):
-        return lambda *args: f(*pick(*args))
+        if wrap is None:
+            return lambda *args: f(*pick(*args))
+        return lambda *args: wrap(f(*pick(*args)), *args)
 
-    def term(name, text, f, coefficient="0", **kw):
-        return Term(name, text, on(f), coefficient, output=output, **kw)
+    def term(name, text, f, coefficient="0", replaces=None, **kw):
+        return Term(prefix + name, text, on(f), coefficient, output=output,
+                    replaces=None if replaces is None else prefix + replaces, **kw)
 
-    return (
+    formula = (
         term("S", "softmax term softmax(logits)", lambda z, y: stable_softmax(z), coefficient),
         term("Y", "one-hot term Y", _labels_one_hot, "-" + coefficient, code="missing_one_hot",
              sentence="You forgot to subtract the one-hot target Y (1 at [n, y[n]], 0 "
                       "elsewhere) from the probabilities."),
+    )
+    if not mistakes:
+        return formula
+    return formula + (
+        term("label_values", "label values y[n] in row n",
+             lambda z, y: np.broadcast_to(np.asarray(y, dtype=float)[:, None], np.shape(z)),
+             code="missing_one_hot", replaces="Y",
+             sentence="You subtracted the label VALUES y[n] from every probability of row n. "
+                      "Subtract the one-hot target instead: 1 at [n, y[n]], 0 elsewhere."),
+        term("S_row_shift_column_sum", "softmax summed down the columns",
+             lambda z, y: softmax_row_shift_column_sum(z), code="wrong_axis", replaces="S",
+             sentence="Your softmax subtracts each row's maximum but divides by the column "
+                      "sums (axis=0). Both the max and the sum run along each row: axis=1, "
+                      "keepdims=True."),
+    ) + _more_softmax_ce_mistakes(term)
+
+
+def _more_softmax_ce_mistakes(term):
+    """The rest of softmax_ce_terms' mistakes, built with its `term` helper."""
+    return (
         term("ones", "constant 1 in every entry", lambda z, y: np.ones(np.shape(z)),
              code="missing_one_hot", replaces="Y",
              sentence="You subtracted 1 from EVERY entry. Only the true class of each example "

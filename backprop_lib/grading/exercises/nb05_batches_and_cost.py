@@ -108,10 +108,12 @@ def _readable_stack(rng, *shape):
 
 
 def _block_diagonal_probes():
+    """N = K, then N != K twice; N >= 3 always: with two examples, blocks in the wrong
+    order would equal "the sum of the blocks minus the blocks" and read as two mistakes."""
     rng = np.random.default_rng(50)
     return [probe((_readable_stack(rng, 3, 3, 3),), "J of shape (3, 3, 3): N = K"),
-            probe((_readable_stack(rng, 2, 3, 3),), "J of shape (2, 3, 3)"),
-            probe((_readable_stack(rng, 4, 2, 2),), "J of shape (4, 2, 2)")]
+            probe((_readable_stack(rng, 3, 2, 2),), "J of shape (3, 2, 2)"),
+            probe((_readable_stack(rng, 4, 3, 3),), "J of shape (4, 3, 3)")]
 
 
 def _block_diagonal_dims(J):

@@ -27,6 +27,7 @@ from ..wrong_implementations import (
     naive_softmax,
     one_hot_float64,
     softmax_axis0,
+    softmax_ce_terms,
     stable_softmax,
 )
 
@@ -527,18 +528,8 @@ def _last_layer_S(A, W, b, softmax=stable_softmax, bias=True):
     return softmax(Z)
 
 
-def _last_layer_Y(A, W, y, labels=None):
-    k = np.shape(W)[1]
-    return one_hot_float64(np.asarray(y) if labels is None else labels, k)
-
-
-def _softmax_without_keepdims(Z):
-    """e / e.sum(axis=1): the (N,) sums line up with the LAST axis (runs only when N = K)."""
-    e = np.exp(Z - Z.max(axis=1, keepdims=True))
-    total = e.sum(axis=1)
-    if total.shape[0] != e.shape[1]:
-        raise ValueError("runs only when N = K")
-    return e / total
+def _last_layer_Y(A, W, y):
+    return one_hot_float64(np.asarray(y), np.shape(W)[1])
 
 
 def _square(x):
@@ -547,83 +538,33 @@ def _square(x):
     return x
 
 
-def _dW(target):
-    """A dW term A.T @ target(A, W, b, y)."""
-    return lambda A, W, b, y: as_float64(A).T @ target(A, W, b, y)
-
-
-def _db(target):
-    """A db term target(A, W, b, y).sum(axis=0)."""
-    return lambda A, W, b, y: target(A, W, b, y).sum(axis=0)
-
-
-def _label_columns(A, W, b, y):
-    n, k = np.shape(A)[0], np.shape(W)[1]
-    return np.broadcast_to(np.isin(np.arange(k), y), (n, k)).astype(float)
-
-
-def _label_rows(A, W, b, y):
-    n, k = np.shape(A)[0], np.shape(W)[1]
-    return np.broadcast_to(np.isin(np.arange(n), y)[:, None], (n, k)).astype(float)
+def _logits_and_labels(A, W, b, y):
+    return as_float64(A) @ as_float64(W) + as_float64(b), y
 
 
 # dW = A^T S / N - A^T Y / N and db = sum_n S / N - sum_n Y / N (S = softmax(A W + b),
-# Y one-hot), and the likely mistakes of each.
-_LAST_LAYER_TERMS = (
-    Term("AtS", "softmax part A.T @ S", _dW(lambda A, W, b, y: _last_layer_S(A, W, b)), "1/N",
-         output="dW"),
-    Term("AtY", "one-hot part A.T @ Y", _dW(lambda A, W, b, y: _last_layer_Y(A, W, y)), "-1/N",
-         code="missing_one_hot", output="dW",
-         sentence="Your dW leaves out the one-hot target: dZ = (S - Y) / N with Y[n, y[n]] = 1."),
-    Term("At_ones", "A.T @ (1 in every entry)",
-         _dW(lambda A, W, b, y: np.ones((np.shape(A)[0], np.shape(W)[1]))),
-         code="missing_one_hot", output="dW", replaces="AtY",
-         sentence="You subtracted 1 from EVERY entry of S. Only the true class of each example "
-                  "gets the -1: subtract the one-hot target Y."),
-    Term("At_label_columns", "A.T @ (1 in the label columns)", _dW(_label_columns),
-         code="wrong_index", output="dW", replaces="AtY",
-         sentence="You subtracted 1 from whole columns (S[:, y] -= 1): every row lost 1 in "
-                  "every column that is some example's label. Use S[np.arange(N), y] -= 1."),
-    Term("At_label_rows", "A.T @ (1 in the label rows)", _dW(_label_rows),
-         code="wrong_index", output="dW", replaces="AtY",
-         sentence="Your one-hot target has whole ROWS of ones (Y[y] = 1 sets rows y[n]). Set "
-                  "Y[np.arange(N), y] = 1."),
-    Term("At_Y_from_one", "A.T @ (one-hot of y - 1)",
-         _dW(lambda A, W, b, y: _last_layer_Y(A, W, y, (np.asarray(y) - 1) % np.shape(W)[1])),
-         code="wrong_index", output="dW", replaces="AtY",
-         sentence="Your one-hot target marks class y[n] - 1, as if the labels counted from 1. "
-                  "Class labels are 0, ..., K - 1: use y itself."),
-    Term("At_S_axis0", "A.T @ (softmax down the columns)",
-         _dW(lambda A, W, b, y: _last_layer_S(A, W, b, lambda Z: stable_softmax(Z, axis=0))),
-         code="wrong_axis", output="dW", replaces="AtS",
-         sentence="Your softmax normalises down the columns (over the batch) instead of along "
-                  "each row."),
-    Term("At_S_no_keepdims", "A.T @ (softmax divided by sums without keepdims)",
-         _dW(lambda A, W, b, y: _last_layer_S(A, W, b, _softmax_without_keepdims)),
-         code="wrong_axis", output="dW", replaces="AtS",
-         sentence="Your softmax divides by e.sum(axis=1) without keepdims=True: the (N,) row "
-                  "sums line up with the LAST axis, so column j is divided by row j's sum (it "
-                  "runs only when N = K). Use keepdims=True."),
+# Y one-hot): the softmax + cross-entropy terms of dZ, carried through A.T @ dZ and
+# dZ.sum(axis=0), with dZ's likely mistakes (for dW; db has too few entries for them), and
+# the mistakes of this exercise's own step.
+_LAST_LAYER_TERMS = softmax_ce_terms(
+    "1/N", logits_and_labels=_logits_and_labels, output="dW", prefix="dW_",
+    wrap=lambda T, A, W, b, y: as_float64(A).T @ T) + (
     Term("At_S_no_bias", "A.T @ softmax(A @ W) (no bias)",
-         _dW(lambda A, W, b, y: _last_layer_S(A, W, b, bias=False)), output="dW",
-         replaces="AtS",
+         lambda A, W, b, y: as_float64(A).T @ _last_layer_S(A, W, b, bias=False), output="dW",
+         replaces="dW_S",
          sentence="Your logits leave out the bias: they are A @ W + b, and b changes the "
                   "softmax, so it changes dW too."),
     Term("AS", "product A @ S", lambda A, W, b, y: _square(as_float64(A)) @ _last_layer_S(
-        A, W, b), code="transposed", output="dW", replaces="AtS",
+        A, W, b), code="transposed", output="dW", replaces="dW_S",
          sentence="Your dW multiplies A without transposing it (A @ dZ, which runs only when "
                   "N = D). dW = A.T @ dZ: (D, N) @ (N, K) -> (D, K), a sum over the batch."),
     Term("AY", "product A @ Y", lambda A, W, b, y: _square(as_float64(A)) @ _last_layer_Y(
-        A, W, y), code="transposed", output="dW", replaces="AtY",
+        A, W, y), code="transposed", output="dW", replaces="dW_Y",
          sentence="Your dW multiplies A without transposing it (A @ dZ, which runs only when "
                   "N = D). dW = A.T @ dZ: (D, N) @ (N, K) -> (D, K), a sum over the batch."),
-    Term("sum_S", "softmax part S.sum(axis=0)", _db(lambda A, W, b, y: _last_layer_S(A, W, b)),
-         "1/N", output="db"),
-    Term("sum_Y", "one-hot part Y.sum(axis=0)", _db(lambda A, W, b, y: _last_layer_Y(A, W, y)),
-         "-1/N", code="missing_one_hot", output="db",
-         sentence="Your db leaves out the one-hot target: db = dZ.sum(axis=0) with "
-                  "dZ = (S - Y) / N."),
-)
+) + softmax_ce_terms(
+    "1/N", logits_and_labels=_logits_and_labels, output="db", prefix="db_", mistakes=False,
+    wrap=lambda T, A, W, b, y: T.sum(axis=0))
 
 
 register(NumericExercise(

@@ -35,6 +35,7 @@ from ..mistakes import WrongVariant
 from ..numeric import NumericExercise, _Problem
 from ..probes import probe
 from ..registry import register
+from ..wrong_implementations import softmax_ce_terms
 
 _F64, _F32 = np.float64, np.float32
 
@@ -163,7 +164,7 @@ def _probe_network(seed, n, d, h, k):
 
 
 def _probe_label(n, d, h, k, extra=""):
-    sizes = ("N = D = H = K = 4: every dimension equal" if n == d == h == k
+    sizes = (f"N = D = H = K = {n}: every dimension equal" if n == d == h == k
              else f"N = {n}, D = {d}, H = {h}, K = {k}")
     return sizes + extra
 
@@ -261,8 +262,17 @@ _FORWARD_TERMS = (
          sentence="You added b1 as a column (b1[:, None]): entry [n, h] got b1[n] instead of "
                   "b1[h] (it runs only when N = H). b1 has one entry per hidden unit and is "
                   "added to every row: X @ W1 + b1."),
+    Term("XW1t", "product X @ W1.T", lambda X, W1, b1, W2, b2: as_float64(X)
+         @ _square_only(as_float64(W1)).T, code="transposed", output="Z1", replaces="XW1",
+         sentence="Your first layer multiplies by W1.T (it runs only when D = H). In the row "
+                  "convention a layer is A @ W + b with W of shape (D_in, D_out): X @ W1."),
     Term("A1W2", "product A1 @ W2", lambda X, W1, b1, W2, b2: _A1(X, W1, b1, W2, b2)
          @ as_float64(W2), "1", output="logits"),
+    Term("A1W2t", "product A1 @ W2.T", lambda X, W1, b1, W2, b2: _A1(X, W1, b1, W2, b2)
+         @ _square_only(as_float64(W2)).T, code="transposed", output="logits",
+         replaces="A1W2",
+         sentence="Your second layer multiplies by W2.T (it runs only when H = K). In the row "
+                  "convention a layer is A @ W + b with W of shape (D_in, D_out): A1 @ W2."),
     Term("b2", "bias b2", lambda X, W1, b1, W2, b2: as_float64(b2), "1", output="logits",
          sentence="Your logits leave out the bias b2: logits = A1 @ W2 + b2."),
 )
@@ -607,76 +617,43 @@ def _cross_entropy_of(P, Y):
 
 
 def _loss_probes():
-    labels = ([3, 0, 1, 1], [1, 0, 1, 0, 1], [2, 0, 3])
+    """Networks of readable numbers with labels; larger than the other probes, so that
+    every weight gradient has enough entries for the terms of dlogits' likely mistakes."""
+    sizes_and_labels = (((5, 5, 5, 5), [3, 0, 1, 1, 4]), ((6, 4, 5, 4), [1, 0, 3, 0, 2, 1]),
+                        ((4, 5, 6, 5), [2, 0, 4, 4]))
     probes = []
-    for i, ((n, d, h, k), y) in enumerate(zip(_PROBE_SIZES, labels, strict=True)):
-        probes.append(probe((_probe_network(730 + i, n, d, h, k)[0], np.array(y),
-                             *_probe_network(730 + i, n, d, h, k)[1:]),
-                            _probe_label(n, d, h, k, f", y = {y}")))
+    for i, ((n, d, h, k), y) in enumerate(sizes_and_labels):
+        X, *params = _probe_network(730 + i, n, d, h, k)
+        probes.append(probe((X, np.array(y), *params), _probe_label(n, d, h, k, f", y = {y}")))
     return probes
 
 
-def _loss_parts(X, y, W1, b1, W2, b2):
-    """(S, Y, Z1, A1) of the reference network, in float64."""
-    logits, Z1, A1 = _forward(X, W1, b1, W2, b2)
-    return _softmax(logits), np.eye(logits.shape[1])[np.asarray(y)], Z1, A1
+def _loss_logits_and_labels(X, y, W1, b1, W2, b2):
+    return _forward(X, W1, b1, W2, b2)[0], y
 
 
-def _loss_grad_terms(name, text, target, coefficient="0", **mistake):
-    """The four gradient terms of dlogits = `target` (S or Y), each scaled by `coefficient`.
-
-    dW2 = A1^T T, db2 = sum_n T, dW1 = X^T ((T W2^T) * (Z1 > 0)), db1 = its sum over n.
-    """
-    def part(which):
-        def compute(X, y, W1, b1, W2, b2):
-            S, Y, Z1, A1 = _loss_parts(X, y, W1, b1, W2, b2)
-            T = target(S, Y, y)
-            dZ1 = (T @ as_float64(W2).T) * (Z1 > 0)
-            return {"dW2": A1.T @ T, "db2": T.sum(axis=0), "dW1": as_float64(X).T @ dZ1,
-                    "db1": dZ1.sum(axis=0)}[which]
-        return compute
-
-    return tuple(Term(f"{name}_{out}", f"{text} in {out}", part(out), coefficient,
-                      output=out, **{k: (f"{v}_{out}" if k == "replaces" else v)
-                                     for k, v in mistake.items()})
-                 for out in ("dW1", "db1", "dW2", "db2"))
+def _through_the_network(output):
+    """``wrap(T, *args)``: the gradient `output` when dlogits is T (N, K)."""
+    def wrap(T, X, y, W1, b1, W2, b2):
+        _, Z1, A1 = _forward(X, W1, b1, W2, b2)
+        if output == "dW2":
+            return A1.T @ T
+        if output == "db2":
+            return T.sum(axis=0)
+        dZ1 = (T @ as_float64(W2).T) * (Z1 > 0)
+        return as_float64(X).T @ dZ1 if output == "dW1" else dZ1.sum(axis=0)
+    return wrap
 
 
-def _label_rows_target(S, Y, y):
-    n = S.shape[0]
-    return np.broadcast_to(np.isin(np.arange(n), y)[:, None], S.shape).astype(float)
-
-
-def _label_columns_target(S, Y, y):
-    return np.broadcast_to(np.isin(np.arange(S.shape[1]), y), S.shape).astype(float)
-
-
-# dlogits = S / N - Y / N flows through the network into every gradient; the likely
-# mistakes change S or Y (the loss itself is one number: only its factor can be named).
-_LOSS_TERMS = (
-    _loss_grad_terms("S", "softmax part", lambda S, Y, y: S, "1/N")
-    + _loss_grad_terms("Y", "one-hot part", lambda S, Y, y: Y, "-1/N", code="missing_one_hot",
-                       sentence="Your gradients leave out the one-hot target: dlogits = "
-                                "(S - Y) / N.")
-    + _loss_grad_terms("ones", "constant 1", lambda S, Y, y: np.ones(S.shape),
-                       code="missing_one_hot", replaces="Y",
-                       sentence="You subtracted 1 from EVERY entry of the probabilities. Only "
-                                "the true class of each example gets the -1: subtract the "
-                                "one-hot target Y.")
-    + _loss_grad_terms("Y_from_one", "one-hot of y - 1",
-                       lambda S, Y, y: np.eye(S.shape[1])[(np.asarray(y) - 1) % S.shape[1]],
-                       code="wrong_index", replaces="Y",
-                       sentence="Your one-hot target marks class y[n] - 1, as if the labels "
-                                "counted from 1. Class labels are 0, ..., K - 1: use y itself.")
-    + _loss_grad_terms("Y_rows", "1 in the label rows", _label_rows_target,
-                       code="wrong_index", replaces="Y",
-                       sentence="Your one-hot target has whole ROWS of ones (Y[y] = 1 sets rows "
-                                "y[n]). Set Y[np.arange(N), y] = 1.")
-    + _loss_grad_terms("Y_columns", "1 in the label columns", _label_columns_target,
-                       code="wrong_index", replaces="Y",
-                       sentence="You subtracted 1 from whole columns (S[:, y] -= 1). Each "
-                                "example has one true class: S[np.arange(N), y] -= 1.")
-)
+# dlogits = S / N - Y / N (notebook 04) flows through the network into every gradient; its
+# likely mistakes are named in the weight gradients (the biases have too few entries for
+# them). The loss is one number: only its factor can be named.
+_LOSS_TERMS = tuple(
+    term for output in ("dW1", "db1", "dW2", "db2")
+    for term in softmax_ce_terms("1/N", logits_and_labels=_loss_logits_and_labels,
+                                 output=output, prefix=f"{output}_",
+                                 mistakes=output.startswith("dW"),
+                                 wrap=_through_the_network(output)))
 
 
 register(NumericExercise(
