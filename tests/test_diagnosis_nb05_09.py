@@ -1663,3 +1663,56 @@ def test_capstone_names_the_factor_without_the_hidden_numbers(exercise_id, answe
     leaked = [v for v in _hidden_float_values(exercise_id, seed) if v in notes]
     assert not leaked, leaked
     assert "public case" not in text and result.case.startswith("hidden case")
+
+
+# ---------------------------------------------------------------------------
+# Probe hygiene: inputs on which distinct mistakes stay distinct
+# ---------------------------------------------------------------------------
+
+_LABELLED = {"ce_grad_with_reduction": 1, "last_layer_grad": 3, "loss_and_grads": 1,
+             "fix_softmax_cross_entropy": 1, "label_smoothing_grad": 1,
+             "weighted_cross_entropy_grad": 1, "capstone_smoothed_weighted_ce": 1}
+
+
+@pytest.mark.parametrize("exercise_id, position", sorted(_LABELLED.items()))
+def test_probe_labels_repeat_and_leave_a_class_out(exercise_id, position):
+    """Otherwise "1 in the label columns" is "1 everywhere", or a bias gradient's class
+    counts are proportional to "which classes occur", and two mistakes read as one."""
+    exercise = get_exercise(exercise_id)
+    for case in exercise.probes():
+        y = np.asarray(case.args[position])
+        k = exercise.dims(*case.args)["K"]
+        kept = y[(y >= 0) & (y < k)]
+        assert len(np.unique(kept)) < len(kept), (case.label, y)
+        assert len(np.unique(kept)) < k, (case.label, y)
+        if exercise_id == "weighted_cross_entropy_grad":
+            # the examples that count have classes of different weights (else any wrong
+            # weighting is "the right one times a number")
+            w, ignore_index = case.args[2], case.args[3]
+            assert len(np.unique(w[y[y != ignore_index]])) >= 2, (case.label, y)
+
+
+@pytest.mark.parametrize("exercise_id", ["mlp_forward", "mlp_backward", "loss_and_grads"])
+def test_every_example_and_unit_of_a_probe_network_is_partly_active(exercise_id):
+    """An example with every unit inactive passes no gradient back (its row of dlogits could
+    hold any mistake unseen); a unit never active has a zero column."""
+    for case in get_exercise(exercise_id).probes():
+        if exercise_id == "mlp_backward":
+            Z1 = case.args[2]
+        elif exercise_id == "mlp_forward":
+            Z1 = case.args[0] @ case.args[1] + case.args[2]
+        else:
+            Z1 = case.args[0] @ case.args[2] + case.args[3]
+        active = Z1 > 0
+        for axis in (0, 1):
+            assert active.any(axis).all() and (~active).any(axis).all(), case.label
+
+
+def test_probes_have_several_sizes_one_square_and_no_batch_of_two():
+    for exercise_id in FIRST_RUN:
+        exercise = get_exercise(exercise_id)
+        dims = [exercise.dims(*case.args) for case in exercise.probes()]
+        assert len(dims) == 3, exercise_id
+        assert len({tuple(sorted(d.items())) for d in dims}) == 3, exercise_id
+        if "N" in dims[0]:
+            assert min(d["N"] for d in dims) >= 3, exercise_id

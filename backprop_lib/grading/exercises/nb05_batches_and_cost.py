@@ -455,14 +455,16 @@ def _reduction_variant(mean_scale, sum_scale):
 def _reduction_probes():
     """Logits and labels with N != K (two sizes) and N = K, all with reduction="mean".
 
-    Every probe uses the same reduction, so the terms keep one coefficient (1/N); a
+    In each, some class is nobody's label and some label repeats, so that "1 in every
+    label column" is neither "1 everywhere" nor the one-hot target. Every probe uses the
+    same reduction, so the terms keep one coefficient (1/N); a
     mistake in the "sum" branch alone is a wrong factor, which the failing case itself
     shows (the normaliser follows the case's reduction).
     """
-    return [probe((readable_logits(4, 5, 52), np.array([1, 4, 0, 2]), "mean"),
-                  'logits (4, 5), y = [1, 4, 0, 2], reduction="mean"'),
-            probe((readable_logits(5, 3, 53), np.array([2, 0, 1, 2, 0]), "mean"),
-                  'logits (5, 3), y = [2, 0, 1, 2, 0], reduction="mean"'),
+    return [probe((readable_logits(4, 5, 52), np.array([1, 4, 1, 2]), "mean"),
+                  'logits (4, 5), y = [1, 4, 1, 2], reduction="mean"'),
+            probe((readable_logits(5, 3, 53), np.array([2, 0, 2, 2, 0]), "mean"),
+                  'logits (5, 3), y = [2, 0, 2, 2, 0], reduction="mean"'),
             probe((readable_logits(4, 4, 54), np.array([3, 0, 1, 1]), "mean"),
                   'logits (4, 4), y = [3, 0, 1, 1], reduction="mean": N = K')]
 

@@ -503,7 +503,11 @@ def _last_layer_hidden(rng):
 
 
 def _last_layer_probes():
-    """A, W, b, y with every dimension equal (5), and twice with N, D, K all different."""
+    """A, W, b, y with every dimension equal (5), and twice with N, D, K all different.
+
+    In every probe some class is nobody's label and some label repeats: otherwise "1 in
+    every label column" would equal "1 everywhere" or the one-hot target itself.
+    """
     rng = np.random.default_rng(61)
 
     def readable(*shape):
@@ -514,8 +518,8 @@ def _last_layer_probes():
 
     return [one(5, 5, 5, [3, 0, 1, 1, 4], "A (5, 5), W (5, 5), b (5,), y (5,): every "
                                           "dimension equal"),
-            one(6, 4, 5, [1, 4, 0, 2, 2, 3], "A (6, 4), W (4, 5), b (5,), y (6,)"),
-            one(3, 5, 6, [5, 0, 2], "A (3, 5), W (5, 6), b (6,), y (3,)")]
+            one(6, 4, 5, [1, 4, 0, 4, 1, 3], "A (6, 4), W (4, 5), b (5,), y (6,)"),
+            one(3, 5, 6, [5, 0, 5], "A (3, 5), W (5, 6), b (6,), y (3,)")]
 
 
 def _last_layer_dims(A, W, b, y):

@@ -157,10 +157,20 @@ def _readable(rng, *shape):
 
 
 def _probe_network(seed, n, d, h, k):
-    """(X, W1, b1, W2, b2) of readable numbers for one probe."""
-    rng = np.random.default_rng(seed)
-    return (_readable(rng, n, d), _readable(rng, d, h), _readable(rng, h), _readable(rng, h, k),
-            _readable(rng, k))
+    """(X, W1, b1, W2, b2) of readable numbers for one probe.
+
+    Every example has active and inactive hidden units, and so has every unit across the
+    batch: an example whose units are all inactive passes no gradient back, and would make
+    mistakes in its row of dlogits invisible (two terms that differ only there coincide).
+    """
+    for attempt in range(100):
+        rng = np.random.default_rng(seed + 1000 * attempt)
+        X, W1, b1 = _readable(rng, n, d), _readable(rng, d, h), _readable(rng, h)
+        active = (X @ W1 + b1) > 0
+        if active.any(0).all() and active.any(1).all() and (~active).any(0).all() and (
+                ~active).any(1).all():
+            break
+    return X, W1, b1, _readable(rng, h, k), _readable(rng, k)
 
 
 def _probe_label(n, d, h, k, extra=""):
@@ -618,8 +628,9 @@ def _cross_entropy_of(P, Y):
 
 def _loss_probes():
     """Networks of readable numbers with labels; larger than the other probes, so that
-    every weight gradient has enough entries for the terms of dlogits' likely mistakes."""
-    sizes_and_labels = (((5, 5, 5, 5), [3, 0, 1, 1, 4]), ((6, 4, 5, 4), [1, 0, 3, 0, 2, 1]),
+    every weight gradient has enough entries for the terms of dlogits' likely mistakes.
+    In each, some class is nobody's label and some label repeats (see nb06's probes)."""
+    sizes_and_labels = (((5, 5, 5, 5), [3, 0, 1, 1, 4]), ((6, 4, 5, 4), [1, 0, 3, 0, 3, 1]),
                         ((4, 5, 6, 5), [2, 0, 4, 4]))
     probes = []
     for i, ((n, d, h, k), y) in enumerate(sizes_and_labels):

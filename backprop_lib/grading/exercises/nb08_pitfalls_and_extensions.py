@@ -186,8 +186,10 @@ def _fix_ce_hidden(rng):
     return [Case((z, y), label, dtype=dtype) for z, y, label, dtype in _labelled_logit_cases(rng)]
 
 
-#: Labels of the probes of the cross-entropy exercises: N != K twice, then N = K.
-_PROBE_SHAPES = (((4, 5), [1, 4, 0, 2]), ((6, 4), [2, 0, 3, 3, 1, 0]), ((5, 5), [3, 0, 1, 1, 4]))
+#: Labels of the probes of the cross-entropy exercises: N != K twice, then N = K. In each,
+#: some class is nobody's label and some label repeats (so "1 in the label columns" is
+#: neither "1 everywhere" nor the one-hot target).
+_PROBE_SHAPES = (((4, 5), [1, 4, 1, 2]), ((6, 4), [2, 0, 3, 3, 0, 2]), ((5, 5), [3, 0, 1, 1, 4]))
 
 
 def _probe_logits(i, shape):
@@ -528,7 +530,7 @@ def _wce_probes():
                                                          strict=True)):
         y = np.array(y)
         if ignore_index == _IGNORE:
-            y[[1, 3]] = _IGNORE
+            y[-1] = _IGNORE  # the kept examples still have two classes of different weights
         text = f"class_weights = {w.tolist()}, ignore_index = {ignore_index}"
         probes.append(probe((_probe_logits(i, shape), y, w, ignore_index),
                             _shape_label(shape, y.tolist(), f", {text}")))

@@ -879,11 +879,13 @@ def _ce_cases(rng):
 
 
 def _ce_probes():
-    """Small batches with class weights of two decimals and eps > 0: N != K twice, N = K."""
+    """Small batches with class weights of two decimals and eps > 0: N != K twice, N = K.
+
+    In each, some class is nobody's label and some label repeats (see nb06's probes)."""
     probes = []
     for i, ((n, k), y, w, eps) in enumerate((
-            ((4, 5), [1, 4, 0, 2], [0.53, 2.17, 1.09, 1.61, 2.93], 0.1),
-            ((6, 4), [2, 0, 3, 3, 1, 0], [2.31, 0.47, 1.73, 1.19], 0.3),
+            ((4, 5), [1, 4, 1, 2], [0.53, 2.17, 1.09, 1.61, 2.93], 0.1),
+            ((6, 4), [2, 0, 3, 3, 0, 2], [2.31, 0.47, 1.73, 1.19], 0.3),
             ((5, 5), [3, 0, 1, 1, 4], [1.13, 2.59, 0.61, 2.07, 1.37], 0.2))):
         probes.append(probe((readable_logits(n, k, 900 + i), np.array(y), np.array(w), eps),
                             f"small logits ({n}, {k})" + (": N = K" if n == k else "")
