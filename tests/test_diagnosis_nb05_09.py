@@ -1716,3 +1716,62 @@ def test_probes_have_several_sizes_one_square_and_no_batch_of_two():
         assert len({tuple(sorted(d.items())) for d in dims}) == 3, exercise_id
         if "N" in dims[0]:
             assert min(d["N"] for d in dims) >= 3, exercise_id
+
+
+# ---------------------------------------------------------------------------
+# Probes travel through the executor: a child process names the same mistake
+# ---------------------------------------------------------------------------
+
+
+def _fork_executor(fn, args, *, timeout, output_names, measure_memory):
+    """Run one call in a forked child process; only the pickled outcome comes back."""
+    import os
+    import pickle
+
+    from backprop_lib.grading.runner import CallOutcome, run_case
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: run the call, send the plain outcome, leave at once
+        os.close(read_end)
+        try:
+            outcome = run_case(fn, args, timeout=timeout, output_names=output_names,
+                               measure_memory=measure_memory)
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            outcome = CallOutcome(kind="exception", error=repr(exc))
+        with os.fdopen(write_end, "wb") as pipe:
+            pipe.write(pickle.dumps(outcome))
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        data = pipe.read()
+    os.waitpid(pid, 0)
+    return pickle.loads(data)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork (POSIX)")
+@pytest.mark.parametrize("exercise_id, answer, code", [
+    ("capstone_softmax_layer", SmPlusInner, "sign"),          # a class, wrapped
+    ("sgd_step", sgd_half_step, "wrong_normaliser"),          # an in-place update, wrapped
+    ("mlp_forward", fw_bias_as_column, "bias_wrong_axis"),    # dicts in, a tuple out
+    ("ce_grad_with_reduction", cr_plus_one_hot, "sign"),      # a callable normaliser
+    ("softmax_vjp_columns", vc_pairs, "wrong_axis"),          # raises; probes show why
+])
+def test_probes_name_the_same_mistake_in_a_forked_child(exercise_id, answer, code):
+    exercise = get_exercise(exercise_id)
+    calls = []
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return _fork_executor(*args, **kwargs)
+
+    here = exercise.grade(answer, timeout=5.0, seed=4)
+    forked = exercise.grade(answer, timeout=5.0, seed=4, executor=counting)
+    with_probes = len(calls)
+    calls.clear()
+    without = dataclasses.replace(exercise, probes=None).grade(answer, timeout=5.0, seed=4,
+                                                                executor=counting)
+    assert code in here.diagnosis, str(here)
+    assert forked.diagnosis == here.diagnosis and forked.message == here.message
+    assert forked.explanations == here.explanations
+    assert with_probes - len(calls) == 3, (with_probes, len(calls), without.diagnosis)
