@@ -18,9 +18,15 @@ the development set (``DEV``) both ways and prints the median, 90th percentile a
 of the extra time, and how many extra calls of the learner's function (probes) a failing
 check made.
 
+With ``--notebooks-05-09`` it does the same for the exercises of notebooks 05 to 09 (first
+their own table, one correct answer and one wrong answer that needs the probes each, from
+the notebooks' test files; then, with ``--all-wrong``, every answer of
+tests/test_diagnosis_nb05_09.py). For these "before" also drops ``dims`` and ``normaliser``,
+which these modules declared at the same time as their probes and terms.
+
 Usage::
 
-    python benchmarks/diagnosis_latency.py [--rounds 15] [--all-wrong]
+    python benchmarks/diagnosis_latency.py [--rounds 15] [--all-wrong] [--notebooks-05-09]
 """
 
 from __future__ import annotations
@@ -80,6 +86,54 @@ ANSWERS = {
 }
 
 
+#: Notebooks 05-09: exercise id -> (test module, index into its CORRECT, name of a wrong
+#: answer in tests/test_diagnosis_nb05_09.py that no variant names, so the probes run).
+LATER_NOTEBOOKS = {
+    "block_diagonal_jacobian": ("test_exercises_nb05", 0, "bd_sum_of_jacobians"),
+    "batched_vjp": ("test_exercises_nb05", 0, "bv_mean_jacobian"),
+    "ce_grad_with_reduction": ("test_exercises_nb05", 0, "cr_plus_one_hot"),
+    "softmax_vjp_columns": ("test_exercises_nb05", 0, "vc_plus_inner"),
+    "last_layer_grad": ("test_exercises_nb06", 0, "ll_plus_one_hot"),
+    "mlp_forward": ("test_exercises_nb07", 0, "fw_minus_b1"),
+    "mlp_backward": ("test_exercises_nb07", 0, "bw_inverted_mask"),
+    "loss_and_grads": ("test_exercises_nb07", 0, "lg_plus_one_hot"),
+    "sgd_step": ("test_exercises_nb07", 0, "sgd_half_step"),
+    "fix_softmax_cross_entropy": ("test_exercises_nb08", 0, "fx_plus_one"),
+    "label_smoothing_grad": ("test_exercises_nb08", 0, "ls_plus_target"),
+    "weighted_cross_entropy_grad": ("test_exercises_nb08", 0, "wce_plus_one_hot"),
+    "log_softmax_vjp": ("test_exercises_nb08", 0, "lv_plus"),
+    "capstone_softmax_layer": ("test_exercises_nb09", 0, "SmPlusInner"),
+    "capstone_log_softmax_layer": ("test_exercises_nb09", 0, "LsPlus"),
+    "capstone_smoothed_weighted_ce": ("test_exercises_nb09", 0, "sw_plus_target"),
+}
+
+
+def _tests_importable():
+    import pathlib
+    import sys
+
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests"))
+
+
+def _without_declarations(exercise, later):
+    if later:
+        return dataclasses.replace(exercise, probes=None, terms=(), dims=None, normaliser="1")
+    return dataclasses.replace(exercise, probes=None, terms=())
+
+
+def later_answers():
+    """{exercise id: (correct answer, wrong answer)} for notebooks 05-09."""
+    import importlib
+
+    _tests_importable()
+    wrong = importlib.import_module("test_diagnosis_nb05_09")
+    out = {}
+    for exercise_id, (module, index, name) in LATER_NOTEBOOKS.items():
+        correct = importlib.import_module(module).CORRECT[exercise_id][index]
+        out[exercise_id] = (correct, getattr(wrong, name))
+    return out
+
+
 def _fmt(seconds):
     values = [1000 * t for t in seconds]
     return f"{statistics.median(values):7.1f} /{max(values):7.1f}"
@@ -91,12 +145,13 @@ def _time(exercise, answer, seed):
     return time.perf_counter() - start, result
 
 
-def main(rounds):
-    print(f"{'exercise':24s} {'correct med/max ms':>19s} {'failing, before':>17s} "
+def main(rounds, answers=None, later=False):
+    answers = ANSWERS if answers is None else answers
+    print(f"{'exercise':30s} {'correct med/max ms':>19s} {'failing, before':>17s} "
           f"{'failing, now':>15s} {'extra med ms':>12s}  codes now")
-    for exercise_id, (right, wrong) in ANSWERS.items():
+    for exercise_id, (right, wrong) in answers.items():
         now = get_exercise(exercise_id)
-        before = dataclasses.replace(now, probes=None, terms=())
+        before = _without_declarations(now, later)
         times = {"right": [], "before": [], "now": []}
         codes = None
         for r in range(rounds):
@@ -107,29 +162,33 @@ def main(rounds):
             codes = result.diagnosis
 
         extra = 1000 * (statistics.median(times["now"]) - statistics.median(times["before"]))
-        print(f"{exercise_id:24s} {_fmt(times['right']):>19s} {_fmt(times['before']):>17s} "
+        print(f"{exercise_id:30s} {_fmt(times['right']):>19s} {_fmt(times['before']):>17s} "
               f"{_fmt(times['now']):>15s} "
               f"{extra:12.1f}  {codes}")
 
 
-def all_wrong():
+def all_wrong(later=False):
     """Extra time and executor calls of the diagnosis over every collected wrong answer."""
-    import pathlib
-    import sys
-
     from backprop_lib.grading.runner import run_case
 
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests"))
-    import test_grading_exercises as dev
-    import test_grading_heldout as heldout
+    _tests_importable()
+    if later:
+        import test_diagnosis_nb05_09 as collected
 
-    answers = [(ex, impl) for ex, _code, impl in dev.DEV]
-    for name in ("HELDOUT_1", "HELDOUT_2", "HELDOUT_3", "HELDOUT_4"):
-        answers += [(ex, impl) for ex, _code, impl in getattr(heldout, name)]
-    extra, calls = [], []
+        answers = [(ex, impl) for ex, _code, impl in collected.WRONG + collected.HELD_OUT]
+        title = "notebooks 05-09 (tests/test_diagnosis_nb05_09.py: WRONG and HELD_OUT)"
+    else:
+        import test_grading_exercises as dev
+        import test_grading_heldout as heldout
+
+        answers = [(ex, impl) for ex, _code, impl in dev.DEV]
+        for name in ("HELDOUT_1", "HELDOUT_2", "HELDOUT_3", "HELDOUT_4"):
+            answers += [(ex, impl) for ex, _code, impl in getattr(heldout, name)]
+        title = "development set and held-out sets"
+    extra, calls, slowest = [], [], []
     for exercise_id, impl in answers:
         now = get_exercise(exercise_id)
-        before = dataclasses.replace(now, probes=None, terms=())
+        before = _without_declarations(now, later)
         counted = []
 
         def counting(*args, counted=counted, **kwargs):
@@ -148,20 +207,26 @@ def all_wrong():
         before.grade(impl, timeout=3.0, seed=11, executor=counting)
         extra.append(1000 * (min(t_now) - t_before))
         calls.append(made_now - len(counted))
+        slowest.append((1000 * min(t_now), exercise_id, getattr(impl, "__name__", "?")))
     extra.sort()
-    print(f"\n{len(answers)} wrong answers (development set and held-out sets), seed 11, "
-          "best of 3 each:")
+    print(f"\n{len(answers)} wrong answers ({title}), seed 11, best of 3 each:")
     print(f"  extra time of the diagnosis: median {statistics.median(extra):.1f} ms, "
           f"90th percentile {extra[int(0.9 * len(extra))]:.1f} ms, max {max(extra):.1f} ms")
     print(f"  extra calls of the learner's function (probes): median "
           f"{statistics.median(calls):g}, max {max(calls)}")
+    total, exercise_id, name = max(slowest)
+    print(f"  slowest failing check now: {total:.1f} ms ({exercise_id}, {name})")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--all-wrong", action="store_true")
+    parser.add_argument("--notebooks-05-09", action="store_true")
     arguments = parser.parse_args()
-    main(arguments.rounds)
+    if arguments.notebooks_05_09:
+        main(arguments.rounds, later_answers(), later=True)
+    else:
+        main(arguments.rounds)
     if arguments.all_wrong:
-        all_wrong()
+        all_wrong(later=arguments.notebooks_05_09)

@@ -236,7 +236,9 @@ WRONG = [
     ("ce_grad_with_reduction", "missing_batch_mean", "carries 1/N", _ce_reduction_swapped),
     ("ce_grad_with_reduction", "wrong_normaliser", "With reduction='sum' you divided by N",
      _ce_reduction_always_mean),
-    ("ce_grad_with_reduction", None, "N*K", _ce_reduction_np_mean),
+    # A code since the structural diagnosis (dims): "divided by N*K = 6; the formula
+    # divides by N = 2".
+    ("ce_grad_with_reduction", "wrong_normaliser", "N*K", _ce_reduction_np_mean),
     ("ce_grad_with_reduction", "sign", "opposite sign",
      lambda z, y, r: -_ce_reduction_solution(z, y, r)),
     ("ce_grad_with_reduction", "missing_one_hot", "one-hot",

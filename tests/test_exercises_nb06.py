@@ -252,7 +252,9 @@ WRONG = [
     ("bias_wrong_axis", "shared by every example", _db_not_summed),
     ("missing_one_hot", "forgot to subtract the one-hot", _no_one_hot),
     ("missing_one_hot", "label VALUES", _minus_labels),
-    (None, "divided by N again", _db_mean),
+    # Named by the structural diagnosis (dims, normaliser 1/N) since it declares them; it
+    # used to fall back on the sentence of the variant that divides both outputs again.
+    ("wrong_normaliser", "Your db is divided by N**2", _db_mean),
     ("sign", "opposite sign", _negated),
     ("overflow", "max shift", _naive),
     ("wrong_axis", "down the columns", _softmax_columns),

@@ -346,7 +346,7 @@ WRONG = [
     ("mlp_forward", _forward_softmax, None, "softmax probabilities"),
     ("mlp_forward", _forward_in_place_relu, None, "same array"),
     ("mlp_forward", _forward_column_convention, "transposed", "transposed weight"),
-    ("mlp_forward", _forward_no_b2, None, "bias b2"),
+    ("mlp_forward", _forward_no_b2, "missing_term", "bias b2"),
     ("mlp_backward", _backward_no_mask, None, "ignore the ReLU"),
     ("mlp_backward", _backward_mask_too_late, None, "after computing dW1"),
     ("mlp_backward", _backward_relu_of_gradient, None, "sign of the gradient"),

@@ -144,6 +144,38 @@ def _dims(exercise, args):
         return {}
 
 
+def _normaliser(exercise, args):
+    """The exercise's normaliser on a case with `args`: a monomial string such as "1/N".
+
+    ``NumericExercise.normaliser`` is a string, or a callable of the case's arguments for
+    an exercise whose normaliser depends on an argument (``reduction="mean"`` or ``"sum"``).
+    """
+    normaliser = exercise.normaliser
+    if not callable(normaliser):
+        return normaliser
+    try:
+        return str(normaliser(*args))
+    except Exception:  # noqa: BLE001 - the normaliser only words a finding
+        return "1"
+
+
+def _probes_describe(exercise, case):
+    """False if the probes and terms do not describe `case` (another normaliser's branch).
+
+    With a callable normaliser (an argument such as ``reduction`` picks it), the probes
+    share one normaliser and the terms' coefficients are written for it: on a failing case
+    with another normaliser, only the variants, the transforms and the shape error speak.
+    """
+    if not callable(exercise.normaliser) or exercise.probes is None:
+        return True
+    try:
+        probes = list(exercise.probes())
+    except Exception:  # noqa: BLE001 - a broken probe list only costs the probe stage
+        return False
+    return bool(probes) and (_normaliser(exercise, probes[0].args)
+                             == _normaliser(exercise, case.args))
+
+
 _USABLE_MEMO = {}
 
 
@@ -202,13 +234,15 @@ def _probe_stage(exercise, runs, text_dims=None):
         found.add(variant_findings(exercise, case, got, expected, rtol, atol))
         found.add(transform_findings(got, expected, names=exercise.output_names, rtol=rtol,
                                      atol=atol, dims=_dims(exercise, case.args),
-                                     normaliser=exercise.normaliser, text_dims=text_dims))
+                                     normaliser=_normaliser(exercise, case.args),
+                                     text_dims=text_dims,
+                                     more_ratios=_probe_ratios(exercise, lambda: runs)))
     for case, got, expected, fit_rtol in usable:
         shaped = [g if g.shape == e.shape else None for g, e in zip(got, expected, strict=True)]
         decomposable.append((case.args, shaped, fit_rtol))
     if exercise.terms and not all(right):
         findings, _verdict = decompose(exercise.terms, decomposable,
-                                       normaliser=exercise.normaliser,
+                                       normaliser=_normaliser(exercise, usable[0][0].args),
                                        output_names=exercise.output_names,
                                        dims_of=exercise.dims, text_dims=text_dims)
         found.add(findings)
@@ -225,8 +259,8 @@ def _overflow(case, got, expected, output, probes_right):
 
     With an "overflow encountered" warning from the learner's call, large inputs are
     enough; without one (warnings silenced), the answer must be non-finite where the
-    right one is finite and right on the small probes, and no log(0) was warned about
-    (an underflow, not an overflow).
+    right one is finite and right on the small probes, and no NumPy warning was given at
+    all (a warned log(0) or 0 / 0 is an underflow, not an overflow).
     """
     floats = [a for a in case.args if isinstance(a, np.ndarray) and a.dtype.kind == "f"]
     if not floats:
@@ -238,9 +272,12 @@ def _overflow(case, got, expected, output, probes_right):
         return None
     warned = "overflow encountered" in (output or "")
     underflow = "divide by zero encountered in log" in (output or "")
+    # Other NumPy warnings but none about an overflow: warnings were on, and nothing
+    # overflowed (0 / 0 from exponentials that underflowed, for instance).
+    silenced = "RuntimeWarning" not in (output or "")
     non_finite = any(bool((~np.isfinite(g) & np.isfinite(e)).any()) for g, e in
                      zip(got, expected, strict=True) if g.shape == e.shape)
-    if not (warned or (non_finite and probes_right and not underflow)):
+    if not (warned or (non_finite and probes_right and not underflow and silenced)):
         return None
     seen = ("NumPy warned that an exponential overflowed" if warned
             else "it is right on small inputs but not on this one")
@@ -274,6 +311,7 @@ def diagnose_mismatch(exercise, case, got, expected, rtol, atol, probe_runs, out
     Diagnosis
     """
     diagnosis = Diagnosis()
+    described = _probes_describe(exercise, case)
     matches = _variant_matches(exercise, case, got, expected, rtol, atol)
     # A variant wrong in more outputs than the answer is named only for outputs that the
     # transforms leave unexplained ("your dA has the opposite sign" beats "your gradients
@@ -281,15 +319,16 @@ def diagnose_mismatch(exercise, case, got, expected, rtol, atol, probe_runs, out
     diagnosis.add([f for f, overreach in matches if not overreach])
     diagnosis.add(transform_findings(got, expected, names=exercise.output_names, rtol=rtol,
                                      atol=atol, dims=_dims(exercise, case.args),
-                                     normaliser=exercise.normaliser,
-                                     more_ratios=_probe_ratios(exercise, probe_runs)))
+                                     normaliser=_normaliser(exercise, case.args),
+                                     more_ratios=(_probe_ratios(exercise, probe_runs)
+                                                  if described else None)))
     uncovered = set(range(len(expected))) - diagnosis.explained_outputs(len(expected))
     diagnosis.add([f for f, overreach in matches if overreach and set(f.outputs) & uncovered])
     wrong = {i for i, (g, e) in enumerate(zip(got, expected, strict=True))
              if not close_enough(g, e, rtol, atol)}
     if wrong and "overflow encountered" in (output or ""):
         diagnosis.add([f for f in [_overflow(case, got, expected, output, False)] if f])
-    if not wrong or wrong <= diagnosis.explained_outputs(len(expected)):
+    if not wrong or wrong <= diagnosis.explained_outputs(len(expected)) or not described:
         return diagnosis
     if exercise.probes is None:
         _decompose_failing_case(exercise, case, got, expected, diagnosis)
@@ -316,7 +355,7 @@ def _decompose_failing_case(exercise, case, got, expected, diagnosis):
         return
     shaped = [g if g.shape == e.shape else None for g, e in zip(got, expected, strict=True)]
     findings, _verdict = decompose(exercise.terms, [(case.args, shaped)],
-                                   normaliser=exercise.normaliser,
+                                   normaliser=_normaliser(exercise, case.args),
                                    output_names=exercise.output_names, dims_of=exercise.dims)
     diagnosis.add(findings)
 
@@ -341,7 +380,7 @@ def diagnose_exception(exercise, case, error, probe_runs):
     expected = exercise._reference(case)
     finding = explain_shape_error(error, exercise.arg_names, case.args,
                                   [e.shape for e in expected], exercise.output_names)
-    if exercise.probes is None:
+    if exercise.probes is None or not _probes_describe(exercise, case):
         diagnosis.add([finding] if finding else [])
         return diagnosis
     runs = probe_runs()

@@ -31,6 +31,8 @@ DIM_MEANINGS = {
     "H": "the number of output units",
     "M": "the number of outputs",
     "h": "the finite-difference step",
+    "W": "the total weight of the examples that count",
+    "lr": "the learning rate",
 }
 
 #: Constants a factor may carry besides dimensions (e.g. 2 for h versus 2h).

@@ -122,9 +122,12 @@ class NumericExercise(Exercise):
     dims : callable or None
         ``dims(*args) -> dict`` naming the case's dimensions, e.g.
         ``{"N": 5, "K": 7}``; used to recognise and word a wrong normaliser.
-    normaliser : str
+    normaliser : str or callable
         How the correct result scales with the dimensions, a monomial such as
-        ``"1/N"`` (a batch mean) or ``"1"`` (default).
+        ``"1/N"`` (a batch mean) or ``"1"`` (default); or ``normaliser(*args) -> str``
+        when it depends on an argument of the case (``reduction="mean"`` or ``"sum"``).
+        The probes must then share one normaliser: the probes and terms are used only
+        on failing cases with that normaliser.
     """
 
     signature: str = ""
@@ -142,7 +145,7 @@ class NumericExercise(Exercise):
     probes: Callable | None = None
     terms: tuple = ()
     dims: Callable | None = None
-    normaliser: str = "1"
+    normaliser: str | Callable = "1"
 
     kind = "function"
 

@@ -73,7 +73,9 @@ def _scale_findings(r, what, dims, normaliser, outputs, more_ratios=None, size=2
     cases (the probes), consulted when this case alone cannot tell two factors
     apart (``N == 2`` looks like a factor 2). `size` is the number of entries: a
     single number is always some multiple of the right one, so only a factor made
-    of the dimensions is reported for it.
+    of the dimensions is reported for it, and only if the other cases, when there
+    are any, show the same factor (one number may match some product of the case's
+    dimensions by chance, all the more when a dimension is a sum of weights).
     """
     if abs(r + 1) < 1e-3:
         return [Finding("sign", f"{_cap(what)} has the opposite sign: every entry is the "
@@ -82,7 +84,7 @@ def _scale_findings(r, what, dims, normaliser, outputs, more_ratios=None, size=2
         return [Finding(None, f"{_cap(what)} is zero everywhere: was an array allocated "
                               "(np.zeros_like) and never filled in?", outputs, weak=True)]
     ratios, dims_list = [r], [dims]
-    if more_ratios is not None and is_ambiguous(ratios, dims_list):
+    if more_ratios is not None and (size < 2 or is_ambiguous(ratios, dims_list)):
         for other_r, other_dims in more_ratios():
             ratios.append(other_r)
             dims_list.append(other_dims)
@@ -191,7 +193,7 @@ def transform_findings(got, expected, *, names=None, rtol=1e-6, atol=1e-9, dims=
                                                       f"{shape_text}.", outputs))
                 continue
             r = multiple_of(swapped, e)
-            if r is not None:
+            if r is not None and abs(r) > 1e-12:  # an all-zero answer is not "transposed"
                 findings.append(Finding("transposed", f"{_cap(what)} is transposed.", outputs))
                 findings += _scale_findings(r, what, dims, normaliser, outputs,
                                             text_dims=text_dims)

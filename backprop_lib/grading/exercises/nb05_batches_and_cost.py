@@ -12,6 +12,8 @@ would agree and an order mistake could not show.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from ... import functional as F
@@ -27,11 +29,13 @@ from ..cases import (
     random_size,
     with_layout,
 )
+from ..decomposition import Term
 from ..mistakes import WrongVariant
 from ..numeric import NumericExercise
+from ..probes import probe, readable_logits, readable_probabilities
 from ..questions import Question
 from ..registry import register
-from ..wrong_implementations import one_hot_float64, stable_softmax
+from ..wrong_implementations import one_hot_float64, softmax_ce_terms, stable_softmax
 
 _F64, _F32 = np.float64, np.float32
 
@@ -98,11 +102,82 @@ def _first_block_everywhere(J):
     return np.kron(np.eye(J.shape[0]), J[0])
 
 
+def _readable_stack(rng, *shape):
+    """Entries with one decimal (distinct along the last axis): easy to read, not symmetric."""
+    return np.round(rng.uniform(-2.0, 2.0, size=shape), 1) + 0.01 * np.arange(shape[-1])
+
+
+def _block_diagonal_probes():
+    """N = K, then N != K twice; N >= 3 always: with two examples, blocks in the wrong
+    order would equal "the sum of the blocks minus the blocks" and read as two mistakes."""
+    rng = np.random.default_rng(50)
+    return [probe((_readable_stack(rng, 3, 3, 3),), "J of shape (3, 3, 3): N = K"),
+            probe((_readable_stack(rng, 3, 2, 2),), "J of shape (3, 2, 2)"),
+            probe((_readable_stack(rng, 4, 3, 3),), "J of shape (4, 3, 3)")]
+
+
+def _block_diagonal_dims(J):
+    return {"N": np.shape(J)[0], "K": np.shape(J)[1]}
+
+
+def _blocks_with_axes(perm):
+    """The (n, i, m, j) array of the answer with its axes in the order `perm`, reshaped."""
+    def compute(J):
+        n, k = np.shape(J)[:2]
+        big = _block_diagonal_reference(J).reshape(n, k, n, k)
+        return big.transpose(perm).reshape(n * k, n * k)
+    return compute
+
+
+def _axes_order_terms():
+    """Mistake terms: the 4-index array (n, i, m, j) reshaped with its axes in another order.
+
+    Only the orders that differ from the answer and from its transpose are kept (swapping
+    n and m changes nothing: the blocks sit on the diagonal, where n == m).
+    """
+    J = np.random.default_rng(0).normal(size=(3, 2, 2))
+    seen = [_block_diagonal_reference(J), _block_diagonal_reference(J).T]
+    terms = []
+    for perm in itertools.permutations(range(4)):
+        value = _blocks_with_axes(perm)(J)
+        if any(np.allclose(value, other) for other in seen):
+            continue
+        seen.append(value)
+        order = ", ".join("nimj"[p] for p in perm)
+        terms.append(Term(
+            f"axes_{''.join(map(str, perm))}", f"4-index array in the order ({order})",
+            _blocks_with_axes(perm), code="transposed",
+            sentence=f"Your entries are right but in the wrong places: your 4-index array has "
+                     f"its axes in the order ({order}) when it is reshaped. Entry "
+                     "[n*K + i, m*K + j] is dS[n, i]/dZ[m, j], so the array reshaped to "
+                     "(N*K, N*K) must be indexed (n, i, m, j), as einsum 'nm,nij->nimj' "
+                     "gives it.", replaces="blocks"))
+    return tuple(terms)
+
+
+# The answer is one term, and the likely mistakes replace it.
+_BLOCK_DIAGONAL_TERMS = (
+    Term("blocks", "block-diagonal matrix of the J[n]", _block_diagonal_reference, "1"),
+    Term("sum_blocks", "sum of every example's Jacobian on each block",
+         lambda J: np.kron(np.eye(np.shape(J)[0]), as_float64(J).sum(axis=0)),
+         code="wrong_axis",
+         sentence="Every diagonal block of yours holds the SUM of all the examples' Jacobians "
+                  "(a sum over the batch axis). Block n is example n's own Jacobian J[n].",
+         replaces="blocks"),
+    Term("diagonal_only", "diagonal entries of the J[n] alone",
+         lambda J: np.diag(np.diagonal(as_float64(J), axis1=1, axis2=2).reshape(-1)),
+         code="elementwise_jacobian",
+         sentence="You kept only the diagonal entries J[n, i, i]: block n must be the whole "
+                  "matrix J[n], its off-diagonal entries included.", replaces="blocks"),
+) + _axes_order_terms()
+
+
 register(NumericExercise(
     id="block_diagonal_jacobian", notebook=5, title="The batch Jacobian as one matrix",
     points=2.0, signature="block_diagonal_jacobian(J)", arg_names=("J",),
     reference=_block_diagonal_reference,
     public_cases=_block_diagonal_public, hidden_cases=_block_diagonal_hidden,
+    probes=_block_diagonal_probes, terms=_BLOCK_DIAGONAL_TERMS, dims=_block_diagonal_dims,
     variants=(
         WrongVariant("blocks_transposed", "transposed",
                      "Every block is transposed: block n must be J[n] itself, row i = output "
@@ -213,11 +288,64 @@ def _first_jacobian_only(G, J):
     return G @ J[0]
 
 
+def _batched_vjp_probes():
+    rng = np.random.default_rng(51)
+    return [probe((_readable_stack(rng, 4, 4), _readable_stack(rng, 4, 4, 4)),
+                  "G (4, 4), J (4, 4, 4): N = K"),
+            probe((_readable_stack(rng, 3, 5), _readable_stack(rng, 3, 5, 5)),
+                  "G (3, 5), J (3, 5, 5)"),
+            probe((_readable_stack(rng, 5, 3), _readable_stack(rng, 5, 3, 3)),
+                  "G (5, 3), J (5, 3, 3)")]
+
+
+def _batched_vjp_dims(G, J):
+    return {"N": np.shape(G)[0], "K": np.shape(G)[-1]}
+
+
+def _summed_over_batch(G, J):
+    """sum_n G[n, k] J[n, k, j], shape (K, K): lines up with (N, K) only when N == K."""
+    return np.einsum("nk,nkj->kj", as_float64(G), as_float64(J))
+
+
+_BATCHED_VJP_TERMS = (
+    Term("GJ", "product G[n] @ J[n]", _batched_vjp_reference, "1"),
+    Term("JG", "product J[n] @ G[n]",
+         lambda G, J: np.einsum("nkj,nj->nk", as_float64(J), as_float64(G)), code="transposed",
+         sentence="You computed J[n] @ G[n] (a sum over the COLUMN index j of J[n]) where the "
+                  "chain rule sums over the row index k: result[n, j] = sum_k G[n, k] "
+                  "J[n, k, j].", replaces="GJ"),
+    Term("G_rowsums", "G times the row sums of J",
+         lambda G, J: as_float64(G) * as_float64(J).sum(axis=2), code="wrong_axis",
+         sentence="Part of your result is G[n, k] times the sum of row k of J[n]: a sum over "
+                  "axis=2 where the chain rule sums over k, axis=1.", replaces="GJ"),
+    Term("G_colsums", "G times the column sums of J",
+         lambda G, J: as_float64(G) * as_float64(J).sum(axis=1), code="wrong_axis",
+         sentence="Part of your result is G[n, j] times the sum of column j of J[n]: G was "
+                  "lined up with the LAST axis of J. Scale row k by G[n, k] "
+                  "(G[:, :, None] * J), then sum over axis=1.", replaces="GJ"),
+    Term("G_Jsum", "G @ (the sum of every example's J)",
+         lambda G, J: as_float64(G) @ as_float64(J).sum(axis=0), code="wrong_axis",
+         sentence="Your result mixes the examples: it contains G @ J.sum(axis=0) (or a "
+                  "multiple of it, such as G @ J.mean(axis=0)). Example n's gradient uses its "
+                  "own J[n] only.", replaces="GJ"),
+    Term("G_diagonal", "G times the diagonals of J",
+         lambda G, J: as_float64(G) * np.diagonal(as_float64(J), axis1=1, axis2=2),
+         code="elementwise_jacobian",
+         sentence="You used only the diagonal of each J[n]: every J[n, k, j] contributes "
+                  "G[n, k] J[n, k, j] to result[n, j].", replaces="GJ"),
+    Term("over_batch", "products summed over the batch", _summed_over_batch, code="wrong_axis",
+         sentence="You summed G[n, k] J[n, k, j] over the examples n as well (einsum "
+                  "'nk,nkj->kj'): the result is (K, K), and it lines up with (N, K) only "
+                  "when N = K. The batch index n must stay: 'nk,nkj->nj'.", replaces="GJ"),
+)
+
+
 register(NumericExercise(
     id="batched_vjp", notebook=5, title="Vector-Jacobian products for a batch", points=3.0,
     signature="batched_vjp(G, J)", arg_names=("G", "J"),
     reference=_batched_vjp_reference,
     public_cases=_batched_vjp_public, hidden_cases=_batched_vjp_hidden,
+    probes=_batched_vjp_probes, terms=_BATCHED_VJP_TERMS, dims=_batched_vjp_dims,
     variants=(
         WrongVariant("J_times_g", "transposed",
                      "You computed J g for each example (J @ g, or einsum 'nk,njk->nj'), which "
@@ -324,12 +452,40 @@ def _reduction_variant(mean_scale, sum_scale):
     return compute
 
 
+def _reduction_probes():
+    """Logits and labels with N != K (two sizes) and N = K, all with reduction="mean".
+
+    In each, some class is nobody's label and some label repeats, so that "1 in every
+    label column" is neither "1 everywhere" nor the one-hot target. Every probe uses the
+    same reduction, so the terms keep one coefficient (1/N); a
+    mistake in the "sum" branch alone is a wrong factor, which the failing case itself
+    shows (the normaliser follows the case's reduction).
+    """
+    return [probe((readable_logits(4, 5, 52), np.array([1, 4, 1, 2]), "mean"),
+                  'logits (4, 5), y = [1, 4, 1, 2], reduction="mean"'),
+            probe((readable_logits(5, 3, 53), np.array([2, 0, 2, 2, 0]), "mean"),
+                  'logits (5, 3), y = [2, 0, 2, 2, 0], reduction="mean"'),
+            probe((readable_logits(4, 4, 54), np.array([3, 0, 1, 1]), "mean"),
+                  'logits (4, 4), y = [3, 0, 1, 1], reduction="mean": N = K')]
+
+
+def _reduction_dims(z, y, reduction):
+    return {"N": np.shape(z)[0], "K": np.shape(z)[1]}
+
+
+def _reduction_normaliser(z, y, reduction):
+    return "1/N" if reduction == "mean" else "1"
+
+
 register(NumericExercise(
     id="ce_grad_with_reduction", notebook=5, title="Mean or sum: the gradient's 1/N",
     points=2.0, signature="ce_grad_with_reduction(logits, y, reduction)",
     arg_names=("logits", "y", "reduction"),
     reference=lambda z, y, r: F.cross_entropy_grad(as_float64(z), np.asarray(y), reduction=r),
     public_cases=_reduction_public, hidden_cases=_reduction_hidden,
+    probes=_reduction_probes, dims=_reduction_dims,
+    terms=softmax_ce_terms(logits_and_labels=lambda z, y, reduction: (z, y)),
+    normaliser=_reduction_normaliser,
     variants=(
         WrongVariant("sum_for_mean", "missing_batch_mean",
                      "With reduction='mean' you returned S - Y. The mean loss is (1/N) times "
@@ -446,11 +602,89 @@ def _columns_with_inner(S, G, inner):
     return as_float64(S) * (as_float64(G) - inner)
 
 
+def _columns_probes():
+    rng = np.random.default_rng(55)
+    return [probe((readable_probabilities(5, 5, 56).T, _readable_stack(rng, 5, 5)),
+                  "S, G of shape (5, 5): K = N"),
+            probe((readable_probabilities(3, 5, 57).T, _readable_stack(rng, 5, 3)),
+                  "S, G of shape (5, 3): K = 5 classes, N = 3 examples"),
+            probe((readable_probabilities(6, 4, 58).T, _readable_stack(rng, 4, 6)),
+                  "S, G of shape (4, 6): K = 4 classes, N = 6 examples")]
+
+
+def _columns_dims(S, G):
+    return {"K": np.shape(S)[0], "N": np.shape(S)[-1]}
+
+
+def _column_inner(S, G, axis=0):
+    """<g, s> of each example (a sum down the classes, axis 0), keepdims."""
+    return (as_float64(G) * as_float64(S)).sum(axis=axis, keepdims=True)
+
+
+def _square_only(a):
+    if a.shape[0] != a.shape[1]:
+        raise ValueError("this mistake runs only when K = N")
+    return a
+
+
+# dL/dZ = S * G - S * <g, s> per column, and the likely mistakes.
+_COLUMNS_TERMS = (
+    Term("SG", "term S * G", lambda S, G: as_float64(S) * as_float64(G), "1",
+         sentence="You left out the term S * G, which comes from diag(s) in "
+                  "J = diag(s) - s s^T."),
+    Term("S_inner", "term S * <g, s>", lambda S, G: as_float64(S) * _column_inner(S, G), "-1",
+         sentence="You left out the term -S * <g, s>, which comes from -s s^T in "
+                  "J = diag(s) - s s^T."),
+    Term("S2G", "term S * S * G", lambda S, G: as_float64(S) ** 2 * as_float64(G),
+         code="elementwise_jacobian",
+         sentence="You multiplied G element-wise by S * (1 - S), the diagonal of the Jacobian "
+                  "only: each example's dL/dz_j collects g_i ds_i/dz_j from EVERY class i.",
+         replaces="S_inner"),
+    Term("S_inner_rows", "term S * (G * S summed along axis=-1)",
+         lambda S, G: as_float64(S) * _column_inner(S, G, axis=-1), code="wrong_axis",
+         sentence="You summed G * S along axis=-1, across the examples. In the column layout "
+                  "an example is a COLUMN: its inner product <g, s> is a sum down axis 0, "
+                  "(G * S).sum(axis=0, keepdims=True).", replaces="S_inner"),
+    Term("S_inner_total", "term S * (the sum of every G * S)",
+         lambda S, G: as_float64(S) * (as_float64(G) * as_float64(S)).sum(), code="wrong_axis",
+         sentence="You summed G * S over the whole array into one number; the inner product is "
+                  "one number per example (per column): (G * S).sum(axis=0, keepdims=True).",
+         replaces="S_inner"),
+    Term("S_pairs", "term S * (S.T @ G)",
+         lambda S, G: as_float64(S) * _square_only(as_float64(S).T @ as_float64(G)),
+         code="wrong_axis",
+         sentence="You wrote S.T @ G (or G.T @ S) for the inner product: that (N, N) table holds "
+                  "the inner product of every pair of examples and lines up with (K, N) only "
+                  "when K = N. Each example's inner product is one column sum, "
+                  "(G * S).sum(axis=0, keepdims=True).", replaces="S_inner"),
+    Term("S_pairs_T", "term S * (G.T @ S)",
+         lambda S, G: as_float64(S) * _square_only(as_float64(G).T @ as_float64(S)),
+         code="wrong_axis",
+         sentence="You wrote G.T @ S (or S.T @ G) for the inner product: that (N, N) table holds "
+                  "the inner product of every pair of examples and lines up with (K, N) only "
+                  "when K = N. Each example's inner product is one column sum, "
+                  "(G * S).sum(axis=0, keepdims=True).", replaces="S_inner"),
+    Term("G", "upstream gradient G", lambda S, G: as_float64(G), code="missing_term",
+         sentence="You forgot the factor S in front of G: the VJP is S * (G - <g, s>), not "
+                  "G - S * <g, s> (or only part of it is multiplied by S).", replaces="SG"),
+    Term("inner", "inner product <g, s> on its own",
+         lambda S, G: _column_inner(S, G) * np.ones(np.shape(S)), code="missing_term",
+         sentence="Your <g, s> term is not multiplied by S: the VJP is S * G - S * <g, s>.",
+         replaces="S_inner"),
+    Term("S_sum_G", "term S * (G summed down the classes)",
+         lambda S, G: as_float64(S) * as_float64(G).sum(axis=0, keepdims=True),
+         code="missing_term",
+         sentence="You used the plain sum of G where the inner product <g, s> = sum of G * S "
+                  "belongs: the sum must weight each g_i by s_i.", replaces="S_inner"),
+)
+
+
 register(NumericExercise(
     id="softmax_vjp_columns", notebook=5, title="The softmax VJP in the column layout",
     points=2.0, signature="softmax_vjp_columns(S, G)", arg_names=("S", "G"),
     reference=_columns_reference,
     public_cases=_columns_public, hidden_cases=_columns_hidden,
+    probes=_columns_probes, terms=_COLUMNS_TERMS, dims=_columns_dims,
     variants=(
         WrongVariant("row_layout_sum", "wrong_axis",
                      "You summed G * S along axis=-1, across the examples. In the column "

@@ -27,6 +27,7 @@ from ..wrong_implementations import (
     naive_softmax,
     one_hot_float64,
     softmax_axis0,
+    softmax_ce_terms,
     stable_softmax,
 )
 
@@ -501,6 +502,75 @@ def _last_layer_hidden(rng):
     return cases
 
 
+def _last_layer_probes():
+    """A, W, b, y with every dimension equal (5), and twice with N, D, K all different.
+
+    In every probe some class is nobody's label and some label repeats: otherwise "1 in
+    every label column" would equal "1 everywhere" or the one-hot target itself.
+    """
+    rng = np.random.default_rng(61)
+
+    def readable(*shape):
+        return np.round(rng.uniform(-1.5, 1.5, size=shape), 1) + 0.01 * np.arange(shape[-1])
+
+    def one(n, d, k, y, label):
+        return probe((readable(n, d), readable(d, k), readable(k), np.array(y)), label)
+
+    return [one(5, 5, 5, [3, 0, 1, 1, 4], "A (5, 5), W (5, 5), b (5,), y (5,): every "
+                                          "dimension equal"),
+            one(6, 4, 5, [1, 4, 0, 4, 1, 3], "A (6, 4), W (4, 5), b (5,), y (6,)"),
+            one(3, 5, 6, [5, 0, 5], "A (3, 5), W (5, 6), b (6,), y (3,)")]
+
+
+def _last_layer_dims(A, W, b, y):
+    return {"N": np.shape(A)[0], "D": np.shape(A)[1], "K": np.shape(W)[1]}
+
+
+def _last_layer_S(A, W, b, softmax=stable_softmax, bias=True):
+    """softmax(A @ W + b) (or of A @ W) in float64, with the given softmax."""
+    Z = as_float64(A) @ as_float64(W) + (as_float64(b) if bias else 0.0)
+    return softmax(Z)
+
+
+def _last_layer_Y(A, W, y):
+    return one_hot_float64(np.asarray(y), np.shape(W)[1])
+
+
+def _square(x):
+    if x.shape[0] != x.shape[1]:
+        raise ValueError("this mistake runs only for a square A")
+    return x
+
+
+def _logits_and_labels(A, W, b, y):
+    return as_float64(A) @ as_float64(W) + as_float64(b), y
+
+
+# dW = A^T S / N - A^T Y / N and db = sum_n S / N - sum_n Y / N (S = softmax(A W + b),
+# Y one-hot): the softmax + cross-entropy terms of dZ, carried through A.T @ dZ and
+# dZ.sum(axis=0), with dZ's likely mistakes (for dW; db has too few entries for them), and
+# the mistakes of this exercise's own step.
+_LAST_LAYER_TERMS = softmax_ce_terms(
+    "1/N", logits_and_labels=_logits_and_labels, output="dW", prefix="dW_",
+    wrap=lambda T, A, W, b, y: as_float64(A).T @ T) + (
+    Term("At_S_no_bias", "A.T @ softmax(A @ W) (no bias)",
+         lambda A, W, b, y: as_float64(A).T @ _last_layer_S(A, W, b, bias=False), output="dW",
+         replaces="dW_S",
+         sentence="Your logits leave out the bias: they are A @ W + b, and b changes the "
+                  "softmax, so it changes dW too."),
+    Term("AS", "product A @ S", lambda A, W, b, y: _square(as_float64(A)) @ _last_layer_S(
+        A, W, b), code="transposed", output="dW", replaces="dW_S",
+         sentence="Your dW multiplies A without transposing it (A @ dZ, which runs only when "
+                  "N = D). dW = A.T @ dZ: (D, N) @ (N, K) -> (D, K), a sum over the batch."),
+    Term("AY", "product A @ Y", lambda A, W, b, y: _square(as_float64(A)) @ _last_layer_Y(
+        A, W, y), code="transposed", output="dW", replaces="dW_Y",
+         sentence="Your dW multiplies A without transposing it (A @ dZ, which runs only when "
+                  "N = D). dW = A.T @ dZ: (D, N) @ (N, K) -> (D, K), a sum over the batch."),
+) + softmax_ce_terms(
+    "1/N", logits_and_labels=_logits_and_labels, output="db", prefix="db_", mistakes=False,
+    wrap=lambda T, A, W, b, y: T.sum(axis=0))
+
+
 register(NumericExercise(
     id="last_layer_grad", notebook=6,
     title="Gradient of the last layer: dense + softmax + cross-entropy", points=3.0,
@@ -508,6 +578,8 @@ register(NumericExercise(
     output_names=("dW", "db"),
     reference=_last_layer_reference,
     public_cases=_last_layer_public, hidden_cases=_last_layer_hidden,
+    probes=_last_layer_probes, terms=_LAST_LAYER_TERMS, dims=_last_layer_dims,
+    normaliser="1/N",
     allowed_reference=("one_hot", "softmax"),
     variants=(
         WrongVariant("no_mean", "missing_batch_mean",

@@ -30,9 +30,12 @@ import numpy as np
 
 from ..cases import Case, as_float64, describe_array, random_size, with_layout
 from ..conversion import ConversionProblem
+from ..decomposition import Term
 from ..mistakes import WrongVariant
 from ..numeric import NumericExercise, _Problem
+from ..probes import probe
 from ..registry import register
+from ..wrong_implementations import softmax_ce_terms
 
 _F64, _F32 = np.float64, np.float32
 
@@ -142,6 +145,54 @@ def _recipe_sizes(rng, n, d, h, k):
     return draw(n, 2, 64), draw(d, 1, 30), draw(h, 1, 40), draw(k, 2, 12)
 
 
+# The diagnosis' probes (see CONTRIBUTING.md, "Declaring the diagnosis"): small networks of
+# readable numbers, one with every dimension equal (so a transposed weight or a bias added
+# along the wrong axis still runs) and two with N, D, H and K all different.
+_PROBE_SIZES = ((4, 4, 4, 4), (5, 3, 4, 2), (3, 5, 6, 4))
+
+
+def _readable(rng, *shape):
+    """Entries with one decimal (distinct along the last axis): easy to read, no ties."""
+    return np.round(rng.uniform(-1.5, 1.5, size=shape), 1) + 0.01 * np.arange(shape[-1])
+
+
+def _probe_network(seed, n, d, h, k):
+    """(X, W1, b1, W2, b2) of readable numbers for one probe.
+
+    Every example has active and inactive hidden units, and so has every unit across the
+    batch: an example whose units are all inactive passes no gradient back, and would make
+    mistakes in its row of dlogits invisible (two terms that differ only there coincide).
+    """
+    for attempt in range(100):
+        rng = np.random.default_rng(seed + 1000 * attempt)
+        X, W1, b1 = _readable(rng, n, d), _readable(rng, d, h), _readable(rng, h)
+        active = (X @ W1 + b1) > 0
+        if active.any(0).all() and active.any(1).all() and (~active).any(0).all() and (
+                ~active).any(1).all():
+            break
+    return X, W1, b1, _readable(rng, h, k), _readable(rng, k)
+
+
+def _probe_label(n, d, h, k, extra=""):
+    sizes = (f"N = D = H = K = {n}: every dimension equal" if n == d == h == k
+             else f"N = {n}, D = {d}, H = {h}, K = {k}")
+    return sizes + extra
+
+
+def _network_dims(X, W1, *rest):
+    """N, D, H, K from X (N, D), W1 (D, H) and the last array of shape (H, K) in `rest`."""
+    W2 = next(a for a in rest if np.ndim(a) == 2)
+    return {"N": np.shape(X)[0], "D": np.shape(X)[1], "H": np.shape(W1)[1],
+            "K": np.shape(W2)[1]}
+
+
+def _square_only(a):
+    """`a` if it is a square matrix; raises otherwise (a mistake that runs only then)."""
+    if np.ndim(a) != 2 or np.shape(a)[0] != np.shape(a)[1]:
+        raise ValueError("this mistake runs only when the shapes are equal")
+    return a
+
+
 # ---------------------------------------------------------------------------
 # 1. mlp_forward(X, params) -> (logits, cache)
 # ---------------------------------------------------------------------------
@@ -196,12 +247,56 @@ def _relu_in_place_alias(X, W1, b1, W2, b2):
     return logits, A1, A1          # Z1 was overwritten by the in-place ReLU
 
 
+def _forward_probes():
+    return [probe(_probe_network(700 + i, *sizes), _probe_label(*sizes))
+            for i, sizes in enumerate(_PROBE_SIZES)]
+
+
+def _Z1(X, W1, b1, W2, b2):
+    return as_float64(X) @ as_float64(W1) + as_float64(b1)
+
+
+def _A1(X, W1, b1, W2, b2):
+    return np.maximum(_Z1(X, W1, b1, W2, b2), 0.0)
+
+
+# Z1 = X @ W1 + b1, A1 = relu(Z1), logits = A1 @ W2 + b2, and likely mistakes.
+_FORWARD_TERMS = (
+    Term("XW1", "product X @ W1", lambda X, W1, b1, W2, b2: as_float64(X) @ as_float64(W1), "1",
+         output="Z1"),
+    Term("b1", "bias b1", lambda X, W1, b1, W2, b2: as_float64(b1), "1", output="Z1",
+         sentence="Your Z1 leaves out the bias b1: Z1 = X @ W1 + b1."),
+    Term("b1_column", "b1 added along the rows", lambda X, W1, b1, W2, b2: _square_only(
+        np.outer(as_float64(b1), np.ones(np.shape(X)[0]))), code="bias_wrong_axis",
+         output="Z1", replaces="b1",
+         sentence="You added b1 as a column (b1[:, None]): entry [n, h] got b1[n] instead of "
+                  "b1[h] (it runs only when N = H). b1 has one entry per hidden unit and is "
+                  "added to every row: X @ W1 + b1."),
+    Term("XW1t", "product X @ W1.T", lambda X, W1, b1, W2, b2: as_float64(X)
+         @ _square_only(as_float64(W1)).T, code="transposed", output="Z1", replaces="XW1",
+         sentence="Your first layer multiplies by W1.T (it runs only when D = H). In the row "
+                  "convention a layer is A @ W + b with W of shape (D_in, D_out): X @ W1."),
+    Term("A1W2", "product A1 @ W2", lambda X, W1, b1, W2, b2: _A1(X, W1, b1, W2, b2)
+         @ as_float64(W2), "1", output="logits"),
+    Term("A1W2t", "product A1 @ W2.T", lambda X, W1, b1, W2, b2: _A1(X, W1, b1, W2, b2)
+         @ _square_only(as_float64(W2)).T, code="transposed", output="logits",
+         replaces="A1W2",
+         sentence="Your second layer multiplies by W2.T (it runs only when H = K). In the row "
+                  "convention a layer is A @ W + b with W of shape (D_in, D_out): A1 @ W2."),
+    Term("b2", "bias b2", lambda X, W1, b1, W2, b2: as_float64(b2), "1", output="logits",
+         sentence="Your logits leave out the bias b2: logits = A1 @ W2 + b2."),
+)
+# No term mixes Z1 and relu(Z1): |Z1| = 2 relu(Z1) - Z1 would then read as "your ReLU is
+# multiplied by 2". A1 = Z1 (no ReLU) is a wrong variant instead.
+
+
 register(NumericExercise(
     id="mlp_forward", notebook=7, title="MLP forward pass", points=2.0,
     signature="mlp_forward(X, params)", arg_names=("X", "W1", "b1", "W2", "b2"),
     output_names=("logits", "Z1", "A1"),
     reference=_forward,
     public_cases=_forward_public, hidden_cases=_forward_hidden,
+    probes=_forward_probes, terms=_FORWARD_TERMS, dims=_network_dims,
     wrap_answer=_forward_answer,
     allowed_reference=_NETWORK_PIECES,
     variants=(
@@ -221,9 +316,9 @@ register(NumericExercise(
                      "You returned softmax probabilities. mlp_forward returns the logits Z2; "
                      "the softmax belongs to the loss (cross_entropy works on logits).",
                      _forward_variant(lambda *a: (_softmax(_forward(*a)[0]), *_forward(*a)[1:]))),
-        WrongVariant("no_b1", None, "You left out the first layer's bias b1.",
+        WrongVariant("no_b1", "missing_term", "You left out the first layer's bias b1.",
                      _forward_variant(lambda X, W1, b1, W2, b2: _forward(X, W1, 0 * b1, W2, b2))),
-        WrongVariant("no_b2", None, "You left out the second layer's bias b2.",
+        WrongVariant("no_b2", "missing_term", "You left out the second layer's bias b2.",
                      _forward_variant(lambda X, W1, b1, W2, b2: _forward(X, W1, b1, W2, 0 * b2))),
         WrongVariant("sigmoid", None,
                      "You used a sigmoid as the activation; this network uses ReLU, "
@@ -319,6 +414,80 @@ def _dW2_from_X(dZ2, X, Z1, A1, W1, b1, W2, b2):
     return dW1, db1, as_float64(X).T @ as_float64(dZ2), db2
 
 
+def _backward_probes():
+    probes = []
+    for i, (n, d, h, k) in enumerate(_PROBE_SIZES):
+        X, W1, b1, W2, b2 = _probe_network(710 + i, n, d, h, k)
+        _, Z1, A1 = _forward(X, W1, b1, W2, b2)
+        dZ2 = _readable(np.random.default_rng(720 + i), n, k)
+        probes.append(probe((dZ2, X, Z1, A1, W1, b1, W2, b2),
+                            _probe_label(n, d, h, k, ", a readable upstream gradient dlogits")))
+    return probes
+
+
+def _dA1(dZ2, W2):
+    return as_float64(dZ2) @ as_float64(W2).T
+
+
+def _active(Z1):
+    return (as_float64(Z1) > 0).astype(float)
+
+
+_THROUGH_INACTIVE = (
+    "Your {what} lets the gradient through where the unit was INACTIVE (Z1 <= 0), where the "
+    "ReLU passes nothing back: the mask is missing, inverted, or applied too late. "
+    "dZ1 = dA1 * (Z1 > 0), then {formula}.")
+
+
+def _backward_terms():
+    """dW2 = A1^T dZ2, db2 = sum dZ2, dW1 = X^T dZ1, db1 = sum dZ1, and likely mistakes."""
+    def masked(dZ2, X, Z1, A1, W1, b1, W2, b2):
+        return _dA1(dZ2, W2) * _active(Z1)
+
+    def unmasked(dZ2, X, Z1, A1, W1, b1, W2, b2):
+        return _dA1(dZ2, W2) * (1.0 - _active(Z1))
+
+    def untransposed(dZ2, X, Z1, A1, W1, b1, W2, b2):
+        return (as_float64(dZ2) @ _square_only(as_float64(W2))) * _active(Z1)
+
+    def t(x):
+        return as_float64(x).T
+
+    return (
+        Term("A1t_dZ2", "product A1.T @ dlogits",
+             lambda dZ2, X, Z1, A1, *p: t(A1) @ as_float64(dZ2), "1", output="dW2"),
+        Term("Z1t_dZ2", "product Z1.T @ dlogits",
+             lambda dZ2, X, Z1, A1, *p: t(Z1) @ as_float64(dZ2), output="dW2",
+             replaces="A1t_dZ2",
+             sentence="Your dW2 uses Z1, the pre-activation; the second layer's input is the "
+                      "ReLU's output A1, so dW2 = A1.T @ dlogits."),
+        Term("sum_dZ2", "sum of dlogits over the batch",
+             lambda dZ2, *rest: as_float64(dZ2).sum(axis=0), "1", output="db2"),
+        Term("Xt_dZ1", "product X.T @ dZ1",
+             lambda dZ2, X, *rest: t(X) @ masked(dZ2, X, *rest), "1", output="dW1"),
+        Term("Xt_inactive", "gradient through inactive units",
+             lambda dZ2, X, *rest: t(X) @ unmasked(dZ2, X, *rest), output="dW1",
+             sentence=_THROUGH_INACTIVE.format(what="dW1", formula="dW1 = X.T @ dZ1"),
+             replaces="Xt_dZ1"),
+        Term("Xt_untransposed", "X.T @ ((dlogits @ W2) * mask)",
+             lambda dZ2, X, *rest: t(X) @ untransposed(dZ2, X, *rest), code="transposed",
+             output="dW1", replaces="Xt_dZ1",
+             sentence="You sent the gradient back through W2 instead of W2.T (it runs only "
+                      "when H = K): dA1 = dlogits @ W2.T."),
+        Term("sum_dZ1", "sum of dZ1 over the batch",
+             lambda *args: masked(*args).sum(axis=0), "1", output="db1"),
+        Term("sum_inactive", "gradient through inactive units, summed",
+             lambda *args: unmasked(*args).sum(axis=0), output="db1",
+             sentence=_THROUGH_INACTIVE.format(what="db1", formula="db1 = dZ1.sum(axis=0)"),
+             replaces="sum_dZ1"),
+        Term("sum_untransposed", "(dlogits @ W2) * mask, summed",
+             lambda *args: untransposed(*args).sum(axis=0), code="transposed", output="db1",
+             replaces="sum_dZ1",
+             sentence="You sent the gradient back through W2 instead of W2.T (it runs only "
+                      "when H = K): dA1 = dlogits @ W2.T."),
+    )
+
+
 register(NumericExercise(
     id="mlp_backward", notebook=7, title="MLP backward pass (every parameter's gradient)",
     points=3.0,
@@ -327,6 +496,8 @@ register(NumericExercise(
     output_names=("dW1", "db1", "dW2", "db2"),
     reference=lambda dZ2, X, Z1, A1, W1, b1, W2, b2: _backward(dZ2, X, Z1, A1, W2),
     public_cases=_backward_public, hidden_cases=_backward_hidden,
+    probes=_backward_probes, terms=_backward_terms(),
+    dims=lambda dZ2, X, Z1, A1, W1, b1, W2, b2: _network_dims(X, W1, W2),
     wrap_answer=_backward_answer,
     allowed_reference=_NETWORK_PIECES,
     variants=(
@@ -455,12 +626,55 @@ def _cross_entropy_of(P, Y):
     return -(Y * log_p).sum() / len(Y)
 
 
+def _loss_probes():
+    """Networks of readable numbers with labels; larger than the other probes, so that
+    every weight gradient has enough entries for the terms of dlogits' likely mistakes.
+    In each, some class is nobody's label and some label repeats (see nb06's probes)."""
+    sizes_and_labels = (((5, 5, 5, 5), [3, 0, 1, 1, 4]), ((6, 4, 5, 4), [1, 0, 3, 0, 3, 1]),
+                        ((4, 5, 6, 5), [2, 0, 4, 4]))
+    probes = []
+    for i, ((n, d, h, k), y) in enumerate(sizes_and_labels):
+        X, *params = _probe_network(730 + i, n, d, h, k)
+        probes.append(probe((X, np.array(y), *params), _probe_label(n, d, h, k, f", y = {y}")))
+    return probes
+
+
+def _loss_logits_and_labels(X, y, W1, b1, W2, b2):
+    return _forward(X, W1, b1, W2, b2)[0], y
+
+
+def _through_the_network(output):
+    """``wrap(T, *args)``: the gradient `output` when dlogits is T (N, K)."""
+    def wrap(T, X, y, W1, b1, W2, b2):
+        _, Z1, A1 = _forward(X, W1, b1, W2, b2)
+        if output == "dW2":
+            return A1.T @ T
+        if output == "db2":
+            return T.sum(axis=0)
+        dZ1 = (T @ as_float64(W2).T) * (Z1 > 0)
+        return as_float64(X).T @ dZ1 if output == "dW1" else dZ1.sum(axis=0)
+    return wrap
+
+
+# dlogits = S / N - Y / N (notebook 04) flows through the network into every gradient; its
+# likely mistakes are named in the weight gradients (the biases have too few entries for
+# them). The loss is one number: only its factor can be named.
+_LOSS_TERMS = tuple(
+    term for output in ("dW1", "db1", "dW2", "db2")
+    for term in softmax_ce_terms("1/N", logits_and_labels=_loss_logits_and_labels,
+                                 output=output, prefix=f"{output}_",
+                                 mistakes=output.startswith("dW"),
+                                 wrap=_through_the_network(output)))
+
+
 register(NumericExercise(
     id="loss_and_grads", notebook=7, title="Loss and every gradient of a batch", points=2.0,
     signature="loss_and_grads(X, y, params)", arg_names=("X", "y", "W1", "b1", "W2", "b2"),
     output_names=("loss", "dW1", "db1", "dW2", "db2"),
     reference=_loss_reference,
     public_cases=_loss_public, hidden_cases=_loss_hidden,
+    probes=_loss_probes, terms=_LOSS_TERMS, normaliser="1/N",
+    dims=lambda X, y, W1, b1, W2, b2: _network_dims(X, W1, W2),
     wrap_answer=_loss_answer,
     allowed_reference=_NETWORK_PIECES + _LOSS_PIECES,
     variants=(
@@ -563,6 +777,59 @@ def _sgd_by_position(W1, b1, W2, b2, dW1, db1, dW2, db2, lr):
     return tuple(as_float64(p) - lr * as_float64(g) for p, g in pairs)
 
 
+def _sgd_probes():
+    """Every shape equal, then D, H, K all different; the biases have at least four entries
+    (so each is decomposed) and lr is no simple constant such as 1/2."""
+    probes = []
+    for i, ((d, h, k), lr) in enumerate((((6, 6, 6), 0.1), ((4, 5, 7), 0.3), ((7, 6, 4), 0.7))):
+        rng = np.random.default_rng(740 + i)
+        shapes = ((d, h), (h,), (h, k), (k,))
+        arrays = [_readable(rng, *shape) for shape in shapes + shapes]
+        label = (f"D = H = K = {d} (every shape equal), lr = {lr}" if d == h == k
+                 else f"D = {d}, H = {h}, K = {k}, lr = {lr}")
+        probes.append(probe((*arrays, lr), label))
+    return probes
+
+
+def _sgd_dims(W1, b1, W2, b2, *grads_and_lr):
+    return {"D": np.shape(W1)[0], "H": np.shape(W1)[1], "K": np.shape(W2)[1],
+            "lr": float(grads_and_lr[-1])}
+
+
+def _sgd_terms():
+    """new p = p - lr * dp for each parameter, and a gradient of another parameter."""
+    terms = []
+    # The gradient that zip(params.values(), grads.values()) pairs with each parameter
+    # (grads lists the last layer first): the same shape only when D = H = K.
+    by_position = {"W1": "W2", "b1": "b2", "W2": "W1", "b2": "b1"}
+    for i, name in enumerate(PARAM_NAMES):
+        j = PARAM_NAMES.index(by_position[name])
+        terms += [
+            Term(f"{name}_old", f"old {name}", lambda *a, i=i: as_float64(a[i]), "1",
+                 output=name, sentence=f"Your new {name} has lost the old values: the step "
+                                       f"is {name} - lr * d{name}, added to {name} itself."),
+            Term(f"d{name}", f"gradient term d{name}", lambda *a, i=i: as_float64(a[4 + i]),
+                 "-lr", output=name,
+                 sentence=f"Your {name} did not take its step: {name} -= lr * "
+                          f"grads['{name}'] (is {name} missing from your loop, or was a new "
+                          "array assigned instead of the old one updated?)."),
+            Term(f"d{by_position[name]}_for_{name}", f"gradient d{by_position[name]}",
+                 lambda *a, j=j, i=i: _same_shape(as_float64(a[4 + j]), a[i]), output=name,
+                 replaces=f"d{name}",
+                 sentence=f"Your {name} took the step of d{by_position[name]}: parameters and "
+                          "gradients were paired by position (zip(params.values(), "
+                          "grads.values())), and a backward pass lists the last layer first. "
+                          "Pair them by name: params[name] -= lr * grads[name]."),
+        ]
+    return tuple(terms)
+
+
+def _same_shape(a, like):
+    if np.shape(a) != np.shape(like):
+        raise ValueError("the mistake needs arrays of the same shape")
+    return a
+
+
 register(NumericExercise(
     id="sgd_step", notebook=7, title="One SGD step, in place", points=2.0,
     signature="sgd_step(params, grads, lr)",
@@ -570,6 +837,7 @@ register(NumericExercise(
     output_names=PARAM_NAMES,
     reference=_sgd_reference,
     public_cases=_sgd_public, hidden_cases=_sgd_hidden,
+    probes=_sgd_probes, terms=_sgd_terms(), dims=_sgd_dims,
     wrap_answer=_sgd_answer,
     allowed_reference=(),
     variants=(

@@ -30,11 +30,19 @@ from ..cases import (
     pick,
     with_layout,
 )
+from ..decomposition import Term
 from ..mistakes import WrongVariant
 from ..numeric import NumericExercise
+from ..probes import probe, readable_logits
 from ..questions import Question
 from ..registry import register
-from ..wrong_implementations import naive_softmax, one_hot_float64, softmax_axis0, stable_softmax
+from ..wrong_implementations import (
+    naive_softmax,
+    one_hot_float64,
+    softmax_axis0,
+    softmax_ce_terms,
+    stable_softmax,
+)
 
 _F64, _F32 = np.float64, np.float32
 
@@ -178,6 +186,31 @@ def _fix_ce_hidden(rng):
     return [Case((z, y), label, dtype=dtype) for z, y, label, dtype in _labelled_logit_cases(rng)]
 
 
+#: Labels of the probes of the cross-entropy exercises: N != K twice, then N = K. In each,
+#: some class is nobody's label and some label repeats (so "1 in the label columns" is
+#: neither "1 everywhere" nor the one-hot target).
+_PROBE_SHAPES = (((4, 5), [1, 4, 1, 2]), ((6, 4), [2, 0, 3, 3, 0, 2]), ((5, 5), [3, 0, 1, 1, 4]))
+
+
+def _probe_logits(i, shape):
+    return readable_logits(*shape, 80 + i)
+
+
+def _shape_label(shape, y, extra=""):
+    n, k = shape
+    return f"logits ({n}, {k}), y = {y}" + (": N = K" if n == k else "") + extra
+
+
+def _fix_ce_probes():
+    """Small ordinary logits (N != K twice, then N = K): the axis and the 1/N show there."""
+    return [probe((_probe_logits(i, shape), np.array(y)), _shape_label(shape, y))
+            for i, (shape, y) in enumerate(_PROBE_SHAPES)]
+
+
+def _logits_dims(z, *rest):
+    return {"N": np.shape(z)[0], "K": np.shape(z)[1]}
+
+
 register(NumericExercise(
     id="fix_softmax_cross_entropy", notebook=8,
     title="Find the bugs: softmax cross-entropy and its gradient", points=3.0,
@@ -185,6 +218,10 @@ register(NumericExercise(
     output_names=("loss", "dlogits"),
     reference=lambda z, y: F.softmax_cross_entropy(as_float64(z), np.asarray(y)),
     public_cases=_fix_ce_public, hidden_cases=_fix_ce_hidden,
+    # The terms describe dlogits only; the loss is one number, of which only a factor can
+    # be named. They never blame a bug the learner fixed: they name what the answer contains.
+    probes=_fix_ce_probes, terms=softmax_ce_terms(output="dlogits"), dims=_logits_dims,
+    normaliser="1/N",
     variants=_ce_variants(),
     hints=(
         "There are four bugs, and none of them raises an error. Go through the buggy function "
@@ -235,6 +272,64 @@ def _ls_hidden(rng):
     return cases
 
 
+def _ls_probes():
+    return [probe((_probe_logits(i, shape), np.array(y), eps), _shape_label(
+        shape, y, f", eps = {eps}")) for i, ((shape, y), eps) in enumerate(
+            zip(_PROBE_SHAPES, (0.1, 0.3, 0.2), strict=True))]
+
+
+def _ls_term(name, text, f, coefficient="0", **kw):
+    return Term(name, text, lambda z, y, eps: f(as_float64(z), np.asarray(y), float(eps)),
+                coefficient, **kw)
+
+
+def _target_part(wrong_one_hot):
+    """(1 - eps) * a one-hot target built wrongly."""
+    return lambda z, y, eps: (1.0 - eps) * wrong_one_hot(z, y)
+
+
+def _label_columns(z, y):
+    return np.broadcast_to(np.isin(np.arange(z.shape[1]), y), z.shape).astype(float)
+
+
+def _label_rows(z, y):
+    return np.broadcast_to(np.isin(np.arange(z.shape[0]), y)[:, None], z.shape).astype(float)
+
+
+# (S - (1 - eps) Y - eps / K) / N: the softmax, the one-hot part (1 - eps) Y and the uniform
+# part eps (times 1/(N*K)), and likely mistakes. (1 - eps) Y is one term: eps is a number of
+# the case, so Y and eps * Y cannot be told apart within one case.
+_LS_TERMS = (
+    _ls_term("S", "softmax term softmax(logits)", lambda z, y, eps: stable_softmax(z), "1/N"),
+    _ls_term("Yq", "one-hot part (1 - eps) * Y",
+             lambda z, y, eps: (1.0 - eps) * one_hot_float64(y, z.shape[1]), "-1/N",
+             code="missing_one_hot",
+             sentence="Your gradient leaves out the one-hot part of the smoothed target: "
+                      "Y_smooth = (1 - eps) * Y + eps / K."),
+    _ls_term("uniform", "uniform part eps", lambda z, y, eps: eps * np.ones(z.shape),
+             "-1/(N*K)",
+             sentence="Your gradient leaves out the uniform part eps / K of the smoothed "
+                      "target: Y_smooth = (1 - eps) * Y + eps / K."),
+    _ls_term("Yq_columns", "(1 - eps) in every row of the label columns",
+             _target_part(_label_columns), code="wrong_index", replaces="Yq",
+             sentence="You subtracted 1 - eps from whole columns (p[:, y] -= ...): every row "
+                      "lost it in every column that is some example's label. Each example has "
+                      "one true class: index with [np.arange(N), y]."),
+    _ls_term("Yq_rows", "(1 - eps) in every column of the label rows",
+             _target_part(_label_rows), code="wrong_index", replaces="Yq",
+             sentence="Your one-hot target has whole ROWS of ones (Y[y] = 1 sets rows y[n]). "
+                      "Set Y[np.arange(N), y] = 1."),
+    _ls_term("Yq_from_one", "(1 - eps) * one-hot of y - 1",
+             _target_part(lambda z, y: one_hot_float64((y - 1) % z.shape[1], z.shape[1])),
+             code="wrong_index", replaces="Yq",
+             sentence="Your one-hot target marks class y[n] - 1, as if the labels counted from "
+                      "1. Class labels are 0, ..., K - 1: use y itself."),
+    _ls_term("S_axis0", "softmax down the columns", lambda z, y, eps: stable_softmax(z, axis=0),
+             code="wrong_axis", replaces="S",
+             sentence="Your softmax normalises down the columns (axis=0), over the batch."),
+)
+
+
 register(NumericExercise(
     id="label_smoothing_grad", notebook=8, title="Gradient of label-smoothed cross-entropy",
     points=2.0, signature="label_smoothing_grad(logits, y, eps)",
@@ -242,6 +337,7 @@ register(NumericExercise(
     reference=lambda z, y, eps: F.cross_entropy_grad(as_float64(z), np.asarray(y),
                                                      label_smoothing=float(eps)),
     public_cases=_ls_public, hidden_cases=_ls_hidden,
+    probes=_ls_probes, terms=_LS_TERMS, dims=_logits_dims, normaliser="1/N",
     variants=(
         WrongVariant("k_minus_1", None,
                      "You spread eps over the K - 1 wrong classes (eps / (K - 1) each, 1 - eps "
@@ -420,12 +516,77 @@ def _wce_hidden(rng):
     return cases
 
 
+def _wce_probes():
+    """Class weights with -100 labels ignored, then with a real class ignored.
+
+    The weights have two decimals, so that their sums are no simple multiples of N or K
+    (a wrong normaliser could otherwise match a product of counts by chance).
+    """
+    weights = (np.array([0.53, 2.17, 1.09, 1.61, 2.93]), np.array([2.31, 0.47, 1.73, 1.19]),
+               np.array([1.13, 2.59, 0.61, 2.07, 1.37]))
+    ignored = (_IGNORE, 2, 0)
+    probes = []
+    for i, ((shape, y), w, ignore_index) in enumerate(zip(_PROBE_SHAPES, weights, ignored,
+                                                         strict=True)):
+        y = np.array(y)
+        if ignore_index == _IGNORE:
+            y[-1] = _IGNORE  # the kept examples still have two classes of different weights
+        text = f"class_weights = {w.tolist()}, ignore_index = {ignore_index}"
+        probes.append(probe((_probe_logits(i, shape), y, w, ignore_index),
+                            _shape_label(shape, y.tolist(), f", {text}")))
+    return probes
+
+
+def _wce_dims(z, y, w, ignore_index):
+    """N, K, W (the total weight of the kept examples) and the sum of the class weights.
+
+    The sum of the class weights is a count a learner may divide by instead of W; it is
+    named as the code spells it.
+    """
+    _, _, per_example, _ = _wce_parts(z, y, w, ignore_index)
+    return {"N": np.shape(z)[0], "K": np.shape(z)[1], "W": float(per_example.sum()),
+            "class_weights.sum()": float(np.sum(as_float64(w)))}
+
+
+def _wce_term(name, text, f, coefficient="0", **kw):
+    """A term f(S, D, per_example, keep, y_safe, w) of the weighted gradient."""
+    def compute(z, y, w, ignore_index):
+        S, D, per_example, keep = _wce_parts(z, y, w, ignore_index)
+        y_safe = np.where(keep, np.asarray(y), 0)
+        return f(S, D, per_example[:, None], keep[:, None], y_safe, as_float64(w))
+    return Term(name, text, compute, coefficient, **kw)
+
+
+# Row n: w[y_n] (S_n - Y_n) / W for the kept examples (W their total weight), 0 for the
+# ignored ones; and likely mistakes.
+_WCE_TERMS = (
+    _wce_term("wS", "weighted softmax w[y] * S", lambda S, D, pe, keep, ys, w: pe * S, "1/W"),
+    _wce_term("wY", "weighted one-hot w[y] * Y", lambda S, D, pe, keep, ys, w: pe * (S - D),
+              "-1/W", code="missing_one_hot",
+              sentence="You scaled the softmax without subtracting the one-hot target: row n "
+                       "is w[y_n] (S_n - Y_n) / W."),
+    _wce_term("column_wS", "softmax times class_weights[k] per column",
+              lambda S, D, pe, keep, ys, w: keep * S * w[None, :], replaces="wS",
+              sentence="You multiplied column k by class_weights[k]. The weight belongs to "
+                       "each example's TRUE class: row n of S - Y is scaled by w[y[n]]."),
+    _wce_term("column_wY", "one-hot times class_weights[k] per column",
+              lambda S, D, pe, keep, ys, w: keep * (S - D) * w[None, :], replaces="wY",
+              sentence="You multiplied column k by class_weights[k]. The weight belongs to "
+                       "each example's TRUE class: row n of S - Y is scaled by w[y[n]]."),
+    _wce_term("ignored_S", "softmax of the ignored examples",
+              lambda S, D, pe, keep, ys, w: ~keep * S, replaces="wS",
+              sentence="The examples whose label equals ignore_index still contribute: their "
+                       "rows of the gradient must be 0 (and they do not count in W)."),
+)
+
+
 register(NumericExercise(
     id="weighted_cross_entropy_grad", notebook=8,
     title="Gradient of class-weighted cross-entropy with an ignored label", points=3.0,
     signature="weighted_cross_entropy_grad(logits, y, class_weights, ignore_index)",
     arg_names=("logits", "y", "class_weights", "ignore_index"),
     reference=_wce_reference, public_cases=_wce_public, hidden_cases=_wce_hidden,
+    probes=_wce_probes, terms=_WCE_TERMS, dims=_wce_dims, normaliser="1/W",
     variants=(
         WrongVariant("mean_over_N", None,
                      "You divided by N. With class weights the mean divides by the SUM OF THE "
@@ -542,10 +703,83 @@ def _lsv_hidden(rng):
     return cases
 
 
+def _lsv_probes():
+    rng = np.random.default_rng(88)
+    probes = []
+    for i, ((n, k), _) in enumerate(_PROBE_SHAPES):
+        logp = F.log_softmax(_probe_logits(i, (n, k)))
+        g = np.round(rng.uniform(-2.0, 2.0, size=(n, k)), 1) + 0.01 * np.arange(k)
+        probes.append(probe((logp, g), f"logp, g of shape ({n}, {k})"
+                                       + (": N = K" if n == k else "")))
+    return probes
+
+
+def _lsv_term(name, text, f, coefficient="0", **kw):
+    """A term f(s, g) with s = exp(logp)."""
+    return Term(name, text, lambda logp, g: f(np.exp(as_float64(logp)), as_float64(g)),
+                coefficient, **kw)
+
+
+def _sum_g(g, axis=-1):
+    return g.sum(axis=axis, keepdims=True)
+
+
+def _square_rows(x):
+    if x.ndim != 2 or x.shape[0] != x.shape[1]:
+        raise ValueError("this mistake runs only when N = K")
+    return x
+
+
+# g^T J = g - s * sum(g) (J = I - 1 s^T), and likely mistakes.
+_LSV_TERMS = (
+    _lsv_term("g", "upstream gradient g", lambda s, g: g, "1",
+              sentence="Your result leaves out g itself: dz_j = g_j - s_j * sum_i g_i."),
+    _lsv_term("s_sum", "term s * sum(g)", lambda s, g: s * _sum_g(g), "-1",
+              sentence="Your result leaves out -s * sum(g), the part that comes from the "
+                       "log-sum-exp: dz_j = g_j - s_j * sum_i g_i."),
+    _lsv_term("inner", "<g, s> in every entry",
+              lambda s, g: (g * s).sum(axis=-1, keepdims=True) * np.ones(s.shape),
+              code="transposed", replaces="s_sum",
+              sentence="You computed J g = g - <g, s> instead of g^T J = g - s * sum(g): the "
+                       "log-softmax Jacobian is not symmetric, and the chain rule sums over the "
+                       "outputs i, the ROWS of J."),
+    _lsv_term("gs", "term g * s", lambda s, g: g * s, code="elementwise_jacobian",
+              replaces="s_sum",
+              sentence="You used only the diagonal of the Jacobian, g * (1 - s): every output "
+                       "log s_i depends on every logit, d log s_i / d z_j = delta_ij - s_j."),
+    _lsv_term("s_inner", "term s * <g, s>", lambda s, g: s * (g * s).sum(axis=-1, keepdims=True),
+              replaces="s_sum",
+              sentence="You multiplied s by <g, s>, the inner product of the SOFTMAX VJP. The "
+                       "log-softmax VJP multiplies s by the plain sum of g: g - s * sum(g)."),
+    _lsv_term("s_sum_axis0", "term s * (g summed over the batch)",
+              lambda s, g: s * _sum_g(g, axis=0), code="wrong_axis", replaces="s_sum",
+              sentence="You summed g over the batch (axis=0). sum(g) is per example: "
+                       "g.sum(axis=-1, keepdims=True)."),
+    _lsv_term("s_total", "term s * (the sum of all of g)", lambda s, g: s * g.sum(),
+              code="wrong_axis", replaces="s_sum",
+              sentence="You summed all of g into one number. sum(g) is per example: "
+                       "g.sum(axis=-1, keepdims=True)."),
+    _lsv_term("s_no_keepdims", "term s * g.sum(axis=-1) without keepdims",
+              lambda s, g: _square_rows(s) * g.sum(axis=-1), code="wrong_axis",
+              replaces="s_sum",
+              sentence="You summed g along axis=-1 without keepdims=True: the (N,) sums line up "
+                       "with the LAST axis, so column j got example j's sum (it runs only when "
+                       "N = K). Use keepdims=True."),
+    _lsv_term("logp_sum", "term logp * sum(g)", lambda s, g: np.log(s) * _sum_g(g),
+              replaces="s_sum",
+              sentence="You used the log-probabilities where the probabilities belong: "
+                       "s = np.exp(logp)."),
+    _lsv_term("s", "s on its own", lambda s, g: s, replaces="s_sum",
+              sentence="Your s is not multiplied by sum(g), one number per example (it is 1 "
+                       "only by accident): dz = g - s * g.sum(axis=-1, keepdims=True)."),
+)
+
+
 register(NumericExercise(
     id="log_softmax_vjp", notebook=8, title="Log-softmax vector-Jacobian product", points=3.0,
     signature="log_softmax_vjp(logp, g)", arg_names=("logp", "g"),
     reference=_lsv_reference, public_cases=_lsv_public, hidden_cases=_lsv_hidden,
+    probes=_lsv_probes, terms=_LSV_TERMS, dims=_logits_dims,
     memory_message=("Right numbers, but your function allocated {mib:.1f} MiB on this case "
                     "(the limit is {limit:.1f} MiB): it seems to build the (K, K) Jacobian. "
                     "Use g - s * sum(g) per row, which needs only (N, K) arrays."),

@@ -42,6 +42,7 @@ import copy
 import functools
 import html
 import json
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,9 +53,11 @@ from ... import functional as F
 from ...data import load_digits, train_test_split
 from ..cases import Case, as_float64, layout_of, logit_batches, logits, random_size, with_layout
 from ..conversion import ConversionProblem, describe_type
+from ..decomposition import Term
 from ..feedback import CheckResult, explanations_for
 from ..mistakes import WrongVariant
 from ..numeric import TOLERANCES, NumericExercise
+from ..probes import probe, readable_logits
 from ..registry import Exercise, get_exercise, register
 from ..runner import resolve_timeout, run_case
 from ..wrong_implementations import naive_softmax, one_hot_float64, stable_softmax
@@ -77,11 +80,33 @@ SOFTMAX_FAMILY = ("softmax", "log_softmax", "logsumexp", "softmax_jacobian", "so
 # ---------------------------------------------------------------------------
 
 
+#: A dimension of the failing hidden case quoted in a sentence of the structural diagnosis
+#: ("K = 7", "N*K = 42", "W = 13.2", "class_weights.sum() = 9.1"): the name is kept, the
+#: value is not shown.
+_DIM = r"(?:N|K|W|class_weights\.sum\(\))(?:\*\*\d+)?"
+_QUOTED_DIM = re.compile(
+    rf"(?<![\w.])((?:\d+\*)?{_DIM}(?:\*{_DIM})*) = -?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
+_TIMES = re.compile(r"it is [\d.]+ times too (large|small)")
+
+
+def _without_case_numbers(text):
+    """`text` without the sizes and sums of the failing hidden case."""
+    return _TIMES.sub(r"it is too \1", _QUOTED_DIM.sub(r"\1", text))
+
+
 def _in_words(result, words, n_hidden=None):
-    """Make a CheckResult of a hidden-only exercise speak about tests, not cases."""
+    """Make a CheckResult of a hidden-only exercise speak about tests, not cases.
+
+    The diagnosis' sentences keep their words but lose the numbers of the hidden case
+    ("divided by K; the formula divides by N"); what probes showed stays (probes are not
+    tests, and their labels describe them in words and shapes).
+    """
     kept = [line for line in result.tested
             if not line.startswith("public case") and "for example:" not in line]
     result.tested = [] if result.status == "not attempted" else list(words) + kept
+    result.explanations = [(title, _without_case_numbers(text))
+                           for title, text in result.explanations]
+    result.message = _without_case_numbers(result.message)
     if result.passed:
         count = f"all {n_hidden} " if n_hidden else "all the "
         result.message = (f"Passed {count}hidden tests (new random inputs on every run).")
@@ -354,6 +379,160 @@ def _layer_variant(forward, backward):
     return compute
 
 
+# -- the diagnosis of the two layers: probes and formula terms --------------------
+
+
+def _layer_probes():
+    """Small logits in (z, g, z_prev, z_other): N = K, then N != K twice; g readable too.
+
+    These are not tests (nothing is graded on them): after a failure the grader runs the
+    learner's class on them too, through the same two-instance wrapper, to name the mistake.
+    """
+    rng = np.random.default_rng(90)
+    probes = []
+    for i, (n, k) in enumerate(((5, 5), (4, 6), (6, 4))):
+        g = np.round(rng.uniform(-2.0, 2.0, size=(n, k)), 1) + 0.01 * np.arange(k)
+        probes.append(probe((readable_logits(n, k, 91 + i), g, readable_logits(n, k, 94 + i),
+                             readable_logits(n, k, 97 + i)),
+                            f"small logits z and upstream gradient g of shape ({n}, {k})"
+                            + (": N = K" if n == k else "")))
+    return probes
+
+
+def _layer_dims(z, *rest):
+    shape = np.shape(z)
+    return {"N": int(np.prod(shape[:-1], dtype=int)), "K": shape[-1]}
+
+
+def _row_sum(x, axis=-1):
+    return x.sum(axis=axis, keepdims=True)
+
+
+def _square_rows(x):
+    if x.ndim != 2 or x.shape[0] != x.shape[1]:
+        raise ValueError("this mistake runs only when N = K")
+    return x
+
+
+def _layer_term(output, name, text, f, coefficient="0", **kw):
+    """A term f(s, g, z, log_s) of a layer's output (float64, s = softmax(z))."""
+    def compute(z, g, z_prev, z_other):
+        z = as_float64(z)
+        log_s = _stable_log_softmax(z)
+        return f(np.exp(log_s), as_float64(g), z, log_s)
+    return Term(name, text, compute, coefficient, output=output, **kw)
+
+
+def _softmax_layer_terms():
+    """s = softmax(z); dz = s * g - s * <g, s>; and likely mistakes of forward and backward."""
+    def inner(s, g, axis=-1):
+        return _row_sum(g * s, axis)
+
+    def t(name, text, f, coefficient="0", **kw):
+        return _layer_term("dz", name, text, f, coefficient, **kw)
+
+    return (
+        _layer_term("s", "softmax", "softmax softmax(z)", lambda s, g, z, ls: s, "1"),
+        _layer_term("s", "softmax_axis0", "softmax along axis 0",
+                    lambda s, g, z, ls: stable_softmax(z, axis=0), code="wrong_axis",
+                    replaces="softmax",
+                    sentence="Your forward normalised along the first axis (axis=0). The "
+                             "softmax acts on the last axis: axis=-1."),
+        t("sg", "term s * g", lambda s, g, z, ls: s * g, "1",
+          sentence="Your backward leaves out s * g, which comes from diag(s) in "
+                   "J = diag(s) - s s^T."),
+        t("s_inner", "term s * <g, s>", lambda s, g, z, ls: s * inner(s, g), "-1",
+          sentence="Your backward leaves out -s * <g, s>, which comes from -s s^T in "
+                   "J = diag(s) - s s^T: each dL/dz_j collects g_i ds_i/dz_j from EVERY output "
+                   "i."),
+        t("s2g", "term s * s * g", lambda s, g, z, ls: s * s * g, code="elementwise_jacobian",
+          replaces="s_inner",
+          sentence="Your backward multiplied g element-wise by s * (1 - s), the diagonal of the "
+                   "Jacobian only: dL/dz = s * (g - <g, s>)."),
+        t("s_inner_axis0", "term s * <g, s> summed along axis 0",
+          lambda s, g, z, ls: s * inner(s, g, axis=0), code="wrong_axis", replaces="s_inner",
+          sentence="Your backward summed g * s along the first axis. <g, s> is one number per "
+                   "row: (g * s).sum(axis=-1, keepdims=True)."),
+        t("s_inner_total", "term s * (the sum of every g * s)",
+          lambda s, g, z, ls: s * (g * s).sum(), code="wrong_axis", replaces="s_inner",
+          sentence="Your backward summed g * s over the whole array into one number; <g, s> is "
+                   "one number per row (axis=-1, keepdims=True)."),
+        t("s_inner_no_keepdims", "term s * <g, s> without keepdims",
+          lambda s, g, z, ls: _square_rows(s) * (g * s).sum(axis=-1), code="wrong_axis",
+          replaces="s_inner",
+          sentence="Your backward summed g * s along the last axis without keepdims=True, so "
+                   "the per-row sums broadcast along the wrong axis (it runs only when N = K)."),
+        t("g", "upstream gradient g", lambda s, g, z, ls: g, code="missing_term", replaces="sg",
+          sentence="Your backward forgot the factor s in front of g: dL/dz = s * (g - <g, s>), "
+                   "not g - s * <g, s>."),
+        t("inner", "<g, s> on its own", lambda s, g, z, ls: inner(s, g) * np.ones(s.shape),
+          code="missing_term", replaces="s_inner",
+          sentence="Your backward's <g, s> is not multiplied by s: dL/dz = s * g - s * <g, s>."),
+        t("s_sum_g", "term s * sum(g)", lambda s, g, z, ls: s * _row_sum(g),
+          code="missing_term", replaces="s_inner",
+          sentence="Your backward used sum(g) where <g, s> = sum(g * s) belongs: the sum weights "
+                   "each g_i by s_i."),
+    )
+
+
+def _log_softmax_layer_terms():
+    """log_s = z - logsumexp(z); dz = g - s * sum(g); and likely mistakes."""
+    def lse(z, axis=-1):
+        m = z.max(axis=axis, keepdims=True)
+        return m + np.log(np.exp(z - m).sum(axis=axis, keepdims=True))
+
+    def t(name, text, f, coefficient="0", **kw):
+        return _layer_term("dz", name, text, f, coefficient, **kw)
+
+    return (
+        _layer_term("log_s", "z", "logits z", lambda s, g, z, ls: z, "1"),
+        _layer_term("log_s", "lse", "log-sum-exp of each row", lambda s, g, z, ls: lse(z), "-1",
+                    sentence="Your forward leaves out the log-sum-exp: log s = z - "
+                             "log(sum(exp(z)))."),
+        _layer_term("log_s", "row_max", "row maximum m", lambda s, g, z, ls: z.max(
+            axis=-1, keepdims=True) * np.ones(z.shape), code="missing_term",
+                    sentence="Your forward subtracted the row maximum m inside the log-sum-exp "
+                             "but did not add it back: log(sum(exp(z))) = m + "
+                             "log(sum(exp(z - m)))."),
+        _layer_term("log_s", "lse_axis0", "log-sum-exp along axis 0",
+                    lambda s, g, z, ls: lse(z, axis=0), code="wrong_axis", replaces="lse",
+                    sentence="Your forward normalised along the first axis (axis=0). Use the "
+                             "last axis: axis=-1, keepdims=True."),
+        t("g", "upstream gradient g", lambda s, g, z, ls: g, "1",
+          sentence="Your backward leaves out g itself: dz_j = g_j - s_j * sum_i g_i."),
+        t("s_sum", "term s * sum(g)", lambda s, g, z, ls: s * _row_sum(g), "-1",
+          sentence="Your backward leaves out -s * sum(g), the part that comes from the "
+                   "log-sum-exp: dz_j = g_j - s_j * sum_i g_i."),
+        t("inner", "<g, s> in every entry", lambda s, g, z, ls: _row_sum(g * s) * np.ones(s.shape),
+          code="transposed", replaces="s_sum",
+          sentence="Your backward computed J g = g - <g, s>, the Jacobian applied from the wrong "
+                   "side. The log-softmax Jacobian is not symmetric: the chain rule sums over "
+                   "the OUTPUT index i, dz_j = g_j - s_j * sum_i g_i."),
+        t("gs", "term g * s", lambda s, g, z, ls: g * s, code="elementwise_jacobian",
+          replaces="s_sum",
+          sentence="Your backward used only the diagonal of the Jacobian, g * (1 - s): each log "
+                   "s_i depends on every logit through the log-sum-exp."),
+        t("s_inner", "term s * <g, s>", lambda s, g, z, ls: s * _row_sum(g * s), replaces="s_sum",
+          sentence="Your backward multiplied s by <g, s>, the inner product of the SOFTMAX VJP. "
+                   "The log-softmax VJP multiplies s by the plain sum of g: g - s * sum(g)."),
+        t("s_sum_axis0", "term s * (g summed along axis 0)",
+          lambda s, g, z, ls: s * _row_sum(g, axis=0), code="wrong_axis", replaces="s_sum",
+          sentence="Your backward summed g along the first axis. sum_i g_i is one number per "
+                   "row: axis=-1, keepdims=True."),
+        t("s_total", "term s * (the sum of all of g)", lambda s, g, z, ls: s * g.sum(),
+          code="wrong_axis", replaces="s_sum",
+          sentence="Your backward summed all of g into one number; the sum is per row "
+                   "(axis=-1, keepdims=True)."),
+        t("log_s_sum", "term log_s * sum(g)", lambda s, g, z, ls: ls * _row_sum(g),
+          replaces="s_sum",
+          sentence="Your backward used the log-probabilities where the probabilities belong: "
+                   "s = exp(log s)."),
+        t("s_alone", "s on its own", lambda s, g, z, ls: s, replaces="s_sum",
+          sentence="Your backward's s is not multiplied by sum(g), one number per row (it is 1 "
+                   "only by accident): dz = g - s * g.sum(axis=-1, keepdims=True)."),
+    )
+
+
 # -- part 1: SoftmaxLayer ----------------------------------------------------
 
 
@@ -373,6 +552,7 @@ register(_HiddenNumericExercise(
     output_names=("s", "dz"),
     reference=_softmax_layer_reference,
     public_cases=list, hidden_cases=_layer_cases,
+    probes=_layer_probes, terms=_softmax_layer_terms(), dims=_layer_dims,
     wrap_answer=lambda answer: _run_layer(answer, "SoftmaxLayer"),
     allowed_reference=LAYER_PLUMBING,
     tolerance=_layer_tolerance,
@@ -485,6 +665,7 @@ register(_HiddenNumericExercise(
     output_names=("log_s", "dz"),
     reference=_log_softmax_layer_reference,
     public_cases=list, hidden_cases=_layer_cases,
+    probes=_layer_probes, terms=_log_softmax_layer_terms(), dims=_layer_dims,
     wrap_answer=lambda answer: _run_layer(answer, "LogSoftmax"),
     allowed_reference=LAYER_PLUMBING,
     tolerance=_layer_tolerance,
@@ -697,12 +878,70 @@ def _ce_cases(rng):
 
 
 
+def _ce_probes():
+    """Small batches with class weights of two decimals and eps > 0: N != K twice, N = K.
+
+    In each, some class is nobody's label and some label repeats (see nb06's probes)."""
+    probes = []
+    for i, ((n, k), y, w, eps) in enumerate((
+            ((4, 5), [1, 4, 1, 2], [0.53, 2.17, 1.09, 1.61, 2.93], 0.1),
+            ((6, 4), [2, 0, 3, 3, 0, 2], [2.31, 0.47, 1.73, 1.19], 0.3),
+            ((5, 5), [3, 0, 1, 1, 4], [1.13, 2.59, 0.61, 2.07, 1.37], 0.2))):
+        probes.append(probe((readable_logits(n, k, 900 + i), np.array(y), np.array(w), eps),
+                            f"small logits ({n}, {k})" + (": N = K" if n == k else "")
+                            + f", class weights with two decimals, eps = {eps}"))
+    return probes
+
+
+def _ce_dims(z, y, w, eps):
+    """N, K, W (the batch's total weight sum_n w[y_n]) and the sum of the class weights."""
+    w = as_float64(w)
+    return {"N": np.shape(z)[0], "K": np.shape(z)[1], "W": float(w[np.asarray(y)].sum()),
+            "class_weights.sum()": float(w.sum())}
+
+
+def _ce_term(name, text, f, coefficient="0", **kw):
+    """A dlogits term f(S, Y, omega (N, 1), eps) of the smoothed, weighted gradient."""
+    def compute(z, y, w, eps):
+        z = as_float64(z)
+        Y = one_hot_float64(y, z.shape[1])
+        return f(stable_softmax(z), Y, as_float64(w)[np.asarray(y)][:, None], float(eps))
+    return Term(name, text, compute, coefficient, output="dlogits", **kw)
+
+
+# dlogits = omega (S - (1 - eps) Y - eps / K) / W with omega_n = w[y_n], W = sum omega: the
+# weighted softmax, one-hot and uniform parts, and the same parts without the weights.
+_CE_TERMS = (
+    _ce_term("wS", "weighted softmax omega * S", lambda S, Y, om, eps: om * S, "1/W"),
+    _ce_term("wY", "weighted one-hot part omega * (1 - eps) * Y",
+             lambda S, Y, om, eps: om * (1 - eps) * Y, "-1/W", code="missing_one_hot",
+             sentence="Your gradient leaves out the one-hot part of the smoothed target q = "
+                      "(1 - eps) * one_hot + eps / K."),
+    _ce_term("wU", "weighted uniform part omega * eps", lambda S, Y, om, eps: om * eps
+             * np.ones(S.shape), "-1/(K*W)",
+             sentence="Your gradient leaves out the uniform part eps / K of the smoothed target "
+                      "q = (1 - eps) * one_hot + eps / K."),
+    _ce_term("S", "unweighted softmax S", lambda S, Y, om, eps: S, replaces="wS",
+             sentence="Your gradient's softmax part is not weighted: every part of row n is "
+                      "multiplied by omega_n = class_weights[y_n]."),
+    _ce_term("Y", "unweighted one-hot part (1 - eps) * Y", lambda S, Y, om, eps: (1 - eps) * Y,
+             replaces="wY",
+             sentence="Your gradient's target part is not weighted: every part of row n is "
+                      "multiplied by omega_n = class_weights[y_n]."),
+    _ce_term("U", "unweighted uniform part eps", lambda S, Y, om, eps: eps * np.ones(S.shape),
+             replaces="wU",
+             sentence="Your gradient's target part is not weighted: every part of row n is "
+                      "multiplied by omega_n = class_weights[y_n]."),
+)
+
+
 register(_HiddenNumericExercise(
     id="capstone_smoothed_weighted_ce", notebook=9,
     title="Label-smoothed, class-weighted cross-entropy and its gradient", points=4.0,
     signature="smoothed_weighted_ce(logits, y, class_weights, smoothing)",
     arg_names=("logits", "y", "class_weights", "smoothing"), output_names=("loss", "dlogits"),
     reference=_swce_reference, public_cases=list, hidden_cases=_ce_cases,
+    probes=_ce_probes, terms=_CE_TERMS, dims=_ce_dims, normaliser="1/W",
     tests_in_words=(
         "batches with K = 2 up to K in the hundreds, N = 1 and N = K, float32 and float64; "
         "logits up to 1e4 (smoothing puts every class's log-probability into the loss, so "
