@@ -31,6 +31,9 @@ FATAL_KINDS = ("timeout", "exit", "crashed")
 #: At most this many new children per notebook (each fatal cell, or answer, costs one).
 MAX_RESTARTS = 12
 
+#: All runs and replays of a notebook together take at most this many notebook timeouts.
+TOTAL_BUDGET_FACTOR = 3
+
 _STATUS = {"ok": "ok", "exception": "error", "not_implemented": "error", "timeout": "timeout",
            "exit": "exit", "crashed": "crashed"}
 
@@ -89,6 +92,7 @@ class NotebookSession:
     runs: list = field(default_factory=list)
     restarts: int = 0
     _code: dict = field(default_factory=dict)
+    _hard_deadline: float = float("inf")
 
     def __post_init__(self):
         self._code = {c.index: cell_code(c.source) for c in self.cells if c.cell_type == "code"}
@@ -100,7 +104,9 @@ class NotebookSession:
 
     def run(self):
         """Run every code cell once (see the module docstring); returns :attr:`runs`."""
-        deadline = time.perf_counter() + self.notebook_timeout
+        now = time.perf_counter()
+        deadline = now + self.notebook_timeout
+        self._hard_deadline = now + TOTAL_BUDGET_FACTOR * self.notebook_timeout
         self.runs = []
         started = self._start()
         for cell in self.cells:
@@ -145,7 +151,8 @@ class NotebookSession:
 
     def _restart(self, deadline):
         """A new child with every replayable cell run again; False if out of time/restarts."""
-        while self.restarts < MAX_RESTARTS:
+        deadline = min(deadline, self._hard_deadline)
+        while self.restarts < MAX_RESTARTS and time.perf_counter() < deadline:
             self.restarts += 1
             self._start()
             for index in self.replayable():
