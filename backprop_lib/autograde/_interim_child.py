@@ -31,7 +31,7 @@ import numpy as np
 
 from ..grading.cases import layout_of, with_layout
 from ..grading.conversion import ConversionProblem
-from ..grading.runner import CallOutcome, _ReferenceWatcher, summarize_exception
+from ..grading.runner import CallOutcome, _ReferenceWatcher
 
 try:
     import resource
@@ -80,7 +80,7 @@ def _encode(value, depth=0):
         if value.dtype.kind not in "biufc":
             raise TypeError(f"arrays of dtype {value.dtype} are not plain data")
         layout = layout_of(value)
-        data = np.ascontiguousarray(value).tobytes()
+        data = value.tobytes(order="C")
         return {"__nd__": [value.dtype.str, list(value.shape), layout,
                            base64.b64encode(data).decode("ascii")]}
     if isinstance(value, ConversionProblem):
@@ -110,7 +110,8 @@ def _decode(value, depth=0):
         flat = np.frombuffer(base64.b64decode(data), dtype=dtype)
         if flat.size != math.prod(shape):
             raise ValueError("array size does not match its shape")
-        return with_layout(flat.reshape(shape).copy(), str(layout))
+        array = flat.reshape(shape).copy()
+        return array if array.ndim == 0 else with_layout(array, str(layout))
     if "__tuple__" in value:
         return tuple(_decode(v, depth + 1) for v in value["__tuple__"])
     if "__ellipsis__" in value:
@@ -127,6 +128,23 @@ def _decode(value, depth=0):
 def _pack(obj):
     body = json.dumps(_encode(obj)).encode("utf-8")
     return struct.pack("<Q", len(body)) + body
+
+
+_GRADER_DIRS = tuple(os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep + d
+                     for d in ("autograde", "grading"))
+
+
+def _summary(exc):
+    """``Type: message`` and the learner's last lines (grader frames left out)."""
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not os.path.abspath(f.filename).startswith(_GRADER_DIRS)]
+    lines = [f"{type(exc).__name__}: {exc}".rstrip(": ")]
+    for f in frames[-3:]:
+        where = f"line {f.lineno}" + (f" in {f.name}" if f.name != "<module>" else "")
+        lines.append(f"  {where}" + (f": {f.line.strip()}" if f.line else ""))
+    return "\n".join(lines)
 
 
 def _plain_answer(value, depth=0):
@@ -258,7 +276,12 @@ class _Child:
         start = time.perf_counter()
         try:
             if request["op"] == "exec":
-                code = compile(request["source"], request["filename"], "exec")
+                import linecache
+
+                source, filename = request["source"], request["filename"]
+                linecache.cache[filename] = (len(source), None, source.splitlines(True),
+                                             filename)
+                code = compile(source, filename, "exec")
                 exec(code, self.namespace)  # noqa: S102 - the point of the sandbox
             else:
                 target = self.namespace[request["name"]]
@@ -279,7 +302,7 @@ class _Child:
         except BaseException as exc:  # noqa: BLE001 - the learner's code may raise anything
             response["kind"] = ("not_implemented" if isinstance(exc, NotImplementedError)
                                 else "exit" if isinstance(exc, SystemExit) else "exception")
-            response["error"] = summarize_exception(exc)
+            response["error"] = _summary(exc)
             response["value"] = None
         response["seconds"] = time.perf_counter() - start
         response["reference_calls"] = sorted(watcher.entries)

@@ -6,9 +6,10 @@
   become stand-ins, so ``from backprop_lib.grading import check`` in a submission imports
   a ``check`` that neither grades nor fails (grading happens in the parent, on its own
   cases); whatever a submission does to the grading package stays in this process;
-- matplotlib draws nowhere (the Agg backend, ``plt.show`` does nothing) and
-  ``get_ipython()`` is a stand-in that ignores magics and shell commands (``%%time``
-  and ``%%capture`` still run their cell);
+- matplotlib draws nowhere (the Agg backend, ``plt.show`` does nothing); magics and
+  shell commands, which :func:`~backprop_lib.autograde.code_extraction.cell_code` turns
+  into calls of a stand-in shell, do nothing (``%%time`` and ``%%capture`` still run
+  their cell);
 - the filesystem is restricted where the kernel allows it
   (:mod:`~backprop_lib.autograde.filesystem_lockdown`);
 - four helpers are put in the learner's namespace for the parent to call:
@@ -23,7 +24,6 @@ output, checked in the parent like any other.
 
 from __future__ import annotations
 
-import builtins
 import importlib
 import sys
 
@@ -48,7 +48,7 @@ def _stand_in(*args, **kwargs):
 
 
 class _StandInShell:
-    """``get_ipython()`` in the sandbox: magics and shell commands do nothing."""
+    """What magics call in the sandbox: they do nothing (``%%time`` runs its cell)."""
 
     def __init__(self, namespace):
         self.user_ns = namespace
@@ -175,9 +175,9 @@ def prepare(namespace, workdir=None, read_dirs=(), lockdown=True):
     """
     _quiet_grading()
     _quiet_plots()
-    shell = _StandInShell(namespace)
-    namespace["get_ipython"] = lambda: shell
-    builtins.get_ipython = lambda: shell
+    from .code_extraction import MAGICS_NAME
+
+    namespace[MAGICS_NAME] = _StandInShell(namespace)
     helpers = _Helpers(namespace)
     namespace.update(_autograde_names=helpers.names, _autograde_value=helpers.value,
                      _autograde_select=helpers.select, _autograde_call=helpers.call)

@@ -3,8 +3,10 @@
 Code
     Every code cell runs, in the submission's order (:func:`cell_code`). IPython syntax
     (``%matplotlib inline``, ``!pip install``, ``%%time``) is turned into plain Python by
-    IPython's own input transformer; in the sandbox ``get_ipython()`` is a stand-in that
-    ignores magics and shell commands (see :mod:`~backprop_lib.autograde.child_side`).
+    IPython's own input transformer, calling a stand-in (:data:`MAGICS_NAME`) that ignores
+    magics and shell commands (see :mod:`~backprop_lib.autograde.child_side`).
+    ``get_ipython()`` itself is left undefined, as in a plain Python process, so libraries
+    that ask whether they run in IPython (SymPy's printing) get "no".
 
 Answer names
     Which object in the learner's namespace is the answer to an exercise comes from the
@@ -34,6 +36,10 @@ _CHECK_ARGUMENT = re.compile(
     r"""(?<![\w.])check\(\s*(["'])([A-Za-z0-9_\-]+)\1\s*,\s*([A-Za-z_][A-Za-z0-9_]*)\s*[,)]""")
 _MAX_PARSED_CHARS = 200_000
 
+#: The stand-in that magics and shell commands call in the sandbox (see child_side).
+MAGICS_NAME = "_autograde_magics"
+_MAGIC_CALLS = ("run_line_magic", "run_cell_magic", "system", "getoutput")
+
 
 @lru_cache(maxsize=1)
 def _transformer():
@@ -60,9 +66,13 @@ def cell_code(source):
     manager = _transformer()
     if manager is not None:
         try:
-            return manager.transform_cell(source)
+            code = manager.transform_cell(source)
         except Exception:  # noqa: BLE001 - odd input: fall back to the simple rule below
             pass
+        else:
+            for call in _MAGIC_CALLS:
+                code = code.replace(f"get_ipython().{call}(", f"{MAGICS_NAME}.{call}(")
+            return code
     lines = ["# " + line if line.lstrip()[:1] in ("%", "!") else line
              for line in source.split("\n")]
     return "\n".join(lines)
