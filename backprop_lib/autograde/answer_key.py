@@ -222,8 +222,8 @@ def build_answer_key(solution_paths, *, notebook_timeout=600.0, cell_timeout=300
     """
     from .code_extraction import answer_names
     from .discovery import find_submissions
-    from .exercise_grading import PendingAnswer, grade_exercises
     from .execution import NotebookSession
+    from .exercise_grading import PendingAnswer, grade_exercises
     from .notebook_reading import read_notebook
     from .sandbox import Sandbox, SandboxLimits
 

@@ -115,11 +115,10 @@ def _identify(submissions):
 
 
 def _tasks(submissions, args, fingerprint):
+    from ..grading.registry import exercise_ids
     from .discovery import course_notebooks
     from .results_store import is_current, load_record, record_path
     from .submission_grading import file_sha256
-
-    from ..grading.registry import exercise_ids
 
     numbers = {stem: number for number, stem in course_notebooks().items()}
     options = _options(args)
@@ -186,7 +185,6 @@ def main(argv=None):
     _protect_this_process()
     from ..grading.registry import close_matches, get_exercise
     from .answer_key import AnswerKey, AnswerKeyError
-    from .batch import run_batch
     from .discovery import find_submissions
     from .reports import write_reports
     from .results_store import grader_fingerprint, load_records, merge_into, save_record

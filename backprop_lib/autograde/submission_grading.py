@@ -25,8 +25,8 @@ import numpy as np
 from ..grading.feedback import CheckResult
 from ..grading.registry import get_exercise
 from .code_extraction import answer_names
-from .exercise_grading import PendingAnswer, grade_exercises, seed_for
 from .execution import NotebookSession
+from .exercise_grading import PendingAnswer, grade_exercises, seed_for
 from .notebook_reading import read_notebook
 from .sandbox import Sandbox, SandboxLimits
 
