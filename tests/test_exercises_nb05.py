@@ -234,7 +234,7 @@ WRONG = [
     # ce_grad_with_reduction
     ("ce_grad_with_reduction", "missing_batch_mean", "carries 1/N", _ce_reduction_always_sum),
     ("ce_grad_with_reduction", "missing_batch_mean", "carries 1/N", _ce_reduction_swapped),
-    ("ce_grad_with_reduction", None, "With reduction='sum' you divided by N",
+    ("ce_grad_with_reduction", "wrong_normaliser", "With reduction='sum' you divided by N",
      _ce_reduction_always_mean),
     ("ce_grad_with_reduction", None, "N*K", _ce_reduction_np_mean),
     ("ce_grad_with_reduction", "sign", "opposite sign",

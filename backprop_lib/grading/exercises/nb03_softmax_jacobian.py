@@ -19,8 +19,10 @@ from ..cases import (
     random_size,
     with_layout,
 )
+from ..decomposition import Term
 from ..mistakes import WrongVariant
 from ..numeric import NumericExercise
+from ..probes import probe, readable_probabilities
 from ..questions import Question
 from ..registry import register
 
@@ -99,6 +101,10 @@ def _jacobian_variants(batched):
                      "s; use it directly.",
                      lambda s: F.softmax_jacobian(F.softmax(as_float64(s)))),
     ]
+    variants = [v if v.name != "no_diagonal" else WrongVariant(
+        v.name, "missing_term", v.sentence, v.compute) for v in variants]
+    variants = [v if v.name != "softmax_of_s" else WrongVariant(
+        v.name, "double_softmax", v.sentence, v.compute) for v in variants]
     if batched:
         variants.append(WrongVariant(
             "summed_over_batch", "wrong_axis",
@@ -108,12 +114,98 @@ def _jacobian_variants(batched):
     return tuple(variants)
 
 
+def _f64(s):
+    return np.asarray(s, dtype=np.float64)
+
+
+def _eye_like(s):
+    """The identity (K, K), broadcastable against a batch of Jacobians."""
+    return np.eye(np.shape(s)[-1])
+
+
+def _no_batch():
+    raise ValueError("not a batch")
+
+
+def _jacobian_terms():
+    """J = 1 * diag(s) - 1 * s s^T, and the terms of likely mistakes."""
+    def diag(v):
+        return _f64(v)[..., :, None] * _eye_like(v)
+
+    def outer(s):
+        s = _f64(s)
+        return s[..., :, None] * s[..., None, :]
+
+    def ones(s):
+        return np.ones(np.shape(s) + (np.shape(s)[-1],))
+
+    return (
+        Term("diag", "diagonal term diag(s)", diag, "1",
+             sentence="You left out the diagonal term diag(s) (the Kronecker delta part of "
+                      "s_i (delta_ij - s_j)): the diagonal must be s_i (1 - s_i)."),
+        Term("outer", "outer-product term s s^T", outer, "-1",
+             sentence="You left out the outer-product term -s s^T: the off-diagonal entries "
+                      "are -s_i s_j, because every output depends on every logit."),
+        Term("diag_sq", "diagonal of s s^T", lambda s: diag(_f64(s) ** 2),
+             code="elementwise_jacobian",
+             sentence="You kept only the diagonal s_i (1 - s_i) and put zeros off the "
+                      "diagonal, as if each output depended on its own logit only. The "
+                      "off-diagonal entries are -s_i s_j.", replaces="outer"),
+        Term("identity", "identity matrix", lambda s: _eye_like(s) * np.ones(
+            np.shape(s)[:-1] + (1, 1)), code="missing_term",
+             sentence="Your diagonal term is the identity (delta_ij) where s_i delta_ij "
+                      "belongs: ds_i/dz_j = s_i (delta_ij - s_j), so the diagonal term is "
+                      "diag(s), not I.", replaces="diag"),
+        Term("s_rows", "s_i in every column", lambda s: _f64(s)[..., :, None] * ones(s),
+             code="missing_term",
+             sentence="You computed s_i (1 - s_j) for every entry: the Kronecker delta is "
+                      "missing, so s_i appears off the diagonal too. Only the diagonal gets "
+                      "s_i: J = diag(s) - s s^T.", replaces="diag"),
+        Term("s_cols", "s_j in every row", lambda s: _f64(s)[..., None, :] * ones(s),
+             code="missing_term",
+             sentence="You computed s_j (1 - s_i) for every entry: the Kronecker delta is "
+                      "missing, so s_j appears off the diagonal too. Only the diagonal gets "
+                      "s_i: J = diag(s) - s s^T.", replaces="diag"),
+        Term("outer_summed", "outer products summed over the batch",
+             lambda S: np.broadcast_to(np.einsum("ni,nj->ij", _f64(S), _f64(S)),
+                                       np.shape(S) + (np.shape(S)[-1],)) if np.ndim(S) == 2
+             else _no_batch(), code="wrong_axis",
+             sentence="Your outer-product term sums S[n, i] S[n, j] over the batch (an einsum "
+                      "such as 'ni,nj->ij' drops the n): every example gets the same (K, K) "
+                      "matrix. Keep n in the output: 'ni,nj->nij'.", replaces="outer"),
+        Term("inner", "inner product s . s in every entry",
+             lambda s: (_f64(s) ** 2).sum(axis=-1)[..., None, None] * ones(s),
+             code="inner_product",
+             sentence="You subtracted the number s . s from every entry: for a 1-D array "
+                      "s @ s.T is the inner product (.T does nothing to a 1-D array). The "
+                      "outer product is np.outer(s, s), or s[:, None] * s[None, :].",
+             replaces="outer"),
+    )
+
+
+def _jacobian_probes():
+    return [probe((readable_probabilities(1, 4, 30)[0],), "s of length K = 4"),
+            probe((readable_probabilities(1, 5, 31)[0],), "s of length K = 5")]
+
+
+def _jacobian_batch_probes():
+    return [probe((readable_probabilities(3, 3, 32),), "S of shape (3, 3): N = K"),
+            probe((readable_probabilities(2, 4, 33),), "S of shape (2, 4)"),
+            probe((readable_probabilities(4, 5, 34),), "S of shape (4, 5)")]
+
+
+def _jacobian_columns(S):
+    """One Jacobian per COLUMN of S (a loop over S.T): (K, N, N)."""
+    return np.stack([np.diag(c) - np.outer(c, c) for c in as_float64(S).T])
+
+
 register(NumericExercise(
     id="softmax_jacobian", notebook=3, title="Softmax Jacobian (one example)", points=2.0,
     signature="softmax_jacobian(s)", arg_names=("s",),
     reference=lambda s: F.softmax_jacobian(as_float64(s)),
     public_cases=_jacobian_public, hidden_cases=_jacobian_hidden,
     variants=_jacobian_variants(batched=False),
+    probes=_jacobian_probes, terms=_jacobian_terms(), dims=lambda s: {"K": np.shape(s)[-1]},
     hints=(
         "The input is the softmax OUTPUT s, shape (K,). The result J has J[i, j] = ds_i/dz_j, "
         "shape (K, K).",
@@ -155,7 +247,13 @@ register(NumericExercise(
     signature="softmax_jacobian_batch(S)", arg_names=("S",),
     reference=lambda S: F.softmax_jacobian(as_float64(S)),
     public_cases=_jacobian_batch_public, hidden_cases=_jacobian_batch_hidden,
-    variants=_jacobian_variants(batched=True),
+    variants=_jacobian_variants(batched=True) + (
+        WrongVariant("per_column", "wrong_axis",
+                     "You built one Jacobian per COLUMN of S (a loop over S.T, or the batch "
+                     "axis mixed up with the class axis). Each ROW S[n] is one example: "
+                     "result[n] = diag(S[n]) - outer(S[n], S[n]).", _jacobian_columns),),
+    probes=_jacobian_batch_probes, terms=_jacobian_terms(),
+    dims=lambda S: {"N": np.shape(S)[0], "K": np.shape(S)[-1]},
     hints=(
         "One Jacobian per example: S is (N, K), the result is (N, K, K) and "
         "result[n] = diag(S[n]) - outer(S[n], S[n]).",

@@ -22,11 +22,18 @@ from ..cases import (
     random_size,
     with_layout,
 )
+from ..decomposition import Term
 from ..mistakes import WrongVariant
 from ..numeric import NumericExercise
+from ..probes import probe, readable_logits, readable_probabilities
 from ..questions import Question
 from ..registry import register
-from ..wrong_implementations import naive_softmax, one_hot_float64, softmax_axis0
+from ..wrong_implementations import (
+    naive_softmax,
+    one_hot_float64,
+    softmax_axis0,
+    softmax_row_shift_column_sum,
+)
 
 _F64, _F32 = np.float64, np.float32
 
@@ -47,6 +54,33 @@ def _ce_hidden(rng):
         label = f"{describe_array('logits', z, regime)}; y ({z.shape[0]},) int"
         cases.append(Case((z, y), label, dtype=dtype))
     return cases
+
+
+def _ce_probes():
+    """Logits and labels with N != K (two sizes) and N = K.
+
+    The square probe's one-hot matrix is not symmetric (and has a repeated label), so a
+    transposed Y shows.
+    """
+    return [probe((readable_logits(2, 3, 40), np.array([2, 0])), "logits (2, 3), y = [2, 0]"),
+            probe((readable_logits(4, 5, 41), np.array([1, 4, 0, 2])),
+                  "logits (4, 5), y = [1, 4, 0, 2]"),
+            probe((readable_logits(4, 4, 42), np.array([3, 0, 1, 1])),
+                  "logits (4, 4), y = [3, 0, 1, 1]: N = K")]
+
+
+def _ce_dims(z, y):
+    return {"N": np.shape(z)[0], "K": np.shape(z)[1]}
+
+
+#: The constants learners add inside a log "to avoid log(0)".
+_EPSILONS = (1e-7, 1e-8, 1e-9, 1e-10, 1e-12, 1e-15, 1e-16)
+
+
+def _log_of_softmax_plus(z, y, eps):
+    """-mean(log(p[y] + eps))."""
+    p = F.softmax(as_float64(z))[np.arange(len(y)), np.asarray(y)]
+    return -np.log(p + eps).mean()
 
 
 def _ce_per_example(z, y):
@@ -80,17 +114,46 @@ register(NumericExercise(
                      "You added up -log p over ALL classes of each example. The loss only uses "
                      "the probability of the true class y[n] (the one-hot target picks it).",
                      lambda z, y: -F.log_softmax(as_float64(z)).sum(axis=1).mean()),
-        WrongVariant("wrong_index", None,
+        WrongVariant("wrong_index", "wrong_index",
                      "You indexed with [:, y], which picks an (N, N) block of entries. Use "
                      "[np.arange(N), y] to pick one entry per example.",
                      lambda z, y: -F.log_softmax(as_float64(z))[:, np.asarray(y)].mean()),
+        WrongVariant("max_not_added_back", "missing_term",
+                     "You subtracted the row maximum m inside the log-sum-exp but did not add "
+                     "it back: log(sum(exp(z))) = m + log(sum(exp(z - m))).",
+                     lambda z, y: np.mean(np.log(np.exp(as_float64(z) - as_float64(z).max(
+                         axis=1, keepdims=True)).sum(axis=1))
+                         - as_float64(z)[np.arange(len(y)), np.asarray(y)])),
+    ) + tuple(
+        WrongVariant(f"epsilon_in_log_{eps:g}", "not_finite",
+                     "You computed -log(p + eps): the small constant only hides the problem. "
+                     "When the true class's probability underflows, log(p + eps) is "
+                     "log(eps), far from the true log-probability. Use log-softmax, "
+                     "z - m - log(sum(exp(z - m))), which never underflows.",
+                     lambda z, y, eps=eps: _log_of_softmax_plus(z, y, eps))
+        for eps in _EPSILONS) + (
+        WrongVariant("labels_from_one", "wrong_index",
+                     "You indexed with y - 1, as if the labels counted from 1. Class labels "
+                     "are 0, ..., K - 1: index with y itself.",
+                     lambda z, y: -F.log_softmax(as_float64(z))[np.arange(len(y)),
+                                                                np.asarray(y) - 1].mean()),
+        WrongVariant("predicted_class", "missing_one_hot",
+                     "You took the log-probability of the PREDICTED class (the largest one) "
+                     "instead of the true class y[n]. The loss looks at the true label.",
+                     lambda z, y: -F.log_softmax(as_float64(z)).max(axis=1).mean()),
+        WrongVariant("rows_by_label", "wrong_index",
+                     "You indexed with p[y], which picks whole ROWS of p (row y[n] for each "
+                     "n). To take each example's probability of its own class, index with "
+                     "two arrays: p[np.arange(N), y].",
+                     lambda z, y: -np.log(F.softmax(as_float64(z))[np.asarray(y)]).mean()),
         WrongVariant("axis0", "wrong_axis",
                      "You normalised the softmax down the columns (axis=0).",
                      lambda z, y: -np.log(softmax_axis0(z))[np.arange(len(y)), y].mean()),
-        WrongVariant("per_example", None,
+        WrongVariant("per_example", "shape",
                      "You returned one loss per example; the exercise wants their mean, a "
                      "single number.", _ce_per_example),
     ),
+    probes=_ce_probes, dims=_ce_dims, normaliser="1/N",
     hints=(
         "For one example, L = -log p_y where p = softmax(logits) and y is the true class. The "
         "batch loss is the mean over the N examples: a single number.",
@@ -330,6 +393,91 @@ def _vjp_with_inner(s, g, inner):
     return as_float64(s) * (as_float64(g) - inner)
 
 
+def _vjp_probes():
+    rng = np.random.default_rng(43)
+
+    def g_of(n, k):
+        return np.round(rng.uniform(-2.0, 2.0, size=(n, k)), 1) + np.arange(k) * 0.01
+
+    return [probe((readable_probabilities(5, 5, 45), g_of(5, 5)), "s, g of shape (5, 5): N = K"),
+            probe((readable_probabilities(3, 5, 46), g_of(3, 5)), "s, g of shape (3, 5)"),
+            probe((readable_probabilities(2, 3, 44), g_of(2, 3)), "s, g of shape (2, 3)")]
+
+
+def _inner(s, g, axis=-1):
+    """<g, s>, summed along `axis` (keepdims)."""
+    return (as_float64(g) * as_float64(s)).sum(axis=axis, keepdims=True)
+
+
+def _square_matmul(a, b):
+    """a @ b for square batches only (the mistake raises for N != K)."""
+    a, b = as_float64(a), as_float64(b)
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise ValueError("only a square batch multiplies")
+    return a @ b
+
+
+def _inner_no_keepdims(s, g):
+    s = as_float64(s)
+    if s.ndim != 2 or s.shape[0] != s.shape[1]:
+        raise ValueError("only a square batch broadcasts")
+    return s * _inner(s, g)[:, 0]
+
+
+# g^T J = 1 * s * g - 1 * s * <g, s>, and the terms of likely mistakes.
+_VJP_TERMS = (
+    Term("sg", "diagonal term s * g", lambda s, g: as_float64(s) * as_float64(g), "1",
+         sentence="You left out the term s * g, which comes from diag(s) in "
+                  "J = diag(s) - s s^T."),
+    Term("s_inner", "term s * <g, s>", lambda s, g: as_float64(s) * _inner(s, g), "-1",
+         sentence="You left out the term -s * <g, s>, which comes from -s s^T in "
+                  "J = diag(s) - s s^T: each dL/dz_j collects g_i ds_i/dz_j from EVERY "
+                  "output i."),
+    Term("s2g", "term s * s * g", lambda s, g: as_float64(s) ** 2 * as_float64(g),
+         code="elementwise_jacobian",
+         sentence="You multiplied g element-wise by s * (1 - s), the diagonal of the Jacobian "
+                  "only. The off-diagonal entries -s_i s_j matter: dL/dz = s * (g - <g, s>).",
+         replaces="s_inner"),
+    Term("s_inner_axis0", "term s * <g, s> summed over the batch",
+         lambda s, g: as_float64(s) * _inner(s, g, axis=0), code="wrong_axis",
+         sentence="You summed g * s over the batch (axis=0). The inner product <g, s> is per "
+                  "example: sum over axis=-1 with keepdims=True.", replaces="s_inner"),
+    Term("s_inner_total", "term s * (sum of every g * s)",
+         lambda s, g: as_float64(s) * (as_float64(g) * as_float64(s)).sum(), code="wrong_axis",
+         sentence="You summed g * s over the whole batch into one number. The inner product "
+                  "<g, s> is per example: sum over axis=-1 with keepdims=True.",
+         replaces="s_inner"),
+    Term("s_inner_no_keepdims", "term s * <g, s> without keepdims", _inner_no_keepdims,
+         code="wrong_axis",
+         sentence="You summed g * s over axis=-1 without keepdims=True: the (N,) result lines "
+                  "up with the LAST axis, so column j got example j's inner product (other "
+                  "shapes raise an error). Use keepdims=True.", replaces="s_inner"),
+    Term("s_matmul", "term s * (g @ s)", lambda s, g: as_float64(s) * _square_matmul(g, s),
+         code="wrong_axis",
+         sentence="You wrote g @ s (or np.dot(g, s)) for the inner product: for batches of "
+                  "shape (N, K) that is a matrix product mixing examples and classes (it runs "
+                  "only when N = K). The inner product of each example is "
+                  "(g * s).sum(axis=-1, keepdims=True).", replaces="s_inner"),
+    Term("s_pairs", "term s * (g @ s.T)", lambda s, g: as_float64(s) * _square_matmul(
+        g, np.swapaxes(as_float64(s), -1, -2)), code="wrong_axis",
+         sentence="You wrote g @ s.T for the inner product: that (N, N) table holds the inner "
+                  "product of every pair of examples (it lines up with (N, K) only when "
+                  "N = K). The inner product of each example is its diagonal, "
+                  "(g * s).sum(axis=-1, keepdims=True).", replaces="s_inner"),
+    Term("g", "upstream gradient g", lambda s, g: as_float64(g), code="missing_term",
+         sentence="You forgot the factor s in front: g^T J = s * (g - <g, s>), not "
+                  "g - <g, s> (or only part of it is multiplied by s).", replaces="sg"),
+    Term("inner", "inner product <g, s> on its own",
+         lambda s, g: _inner(s, g) * np.ones(np.shape(s)), code="missing_term",
+         sentence="Your <g, s> term is not multiplied by s: g^T J = s * g - s * <g, s>.",
+         replaces="s_inner"),
+    Term("s_sum_g", "term s * sum(g)", lambda s, g: as_float64(s) * as_float64(g).sum(
+        axis=-1, keepdims=True), code="missing_term",
+         sentence="You used sum(g) where the inner product <g, s> = sum(g * s) belongs: the "
+                  "sum must weight each g_i by s_i.", replaces="s_inner"),
+)
+
+
 def _vjp_public():
     s = np.array([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1]])
     g = np.array([[1.0, 0.0, 0.0], [0.5, -1.0, 2.0]])
@@ -380,11 +528,13 @@ register(NumericExercise(
                      "You summed g * s over the whole batch into one number. The inner product "
                      "is per example: sum over axis=-1 with keepdims=True.",
                      lambda s, g: _vjp_with_inner(s, g, (as_float64(g) * as_float64(s)).sum())),
-        WrongVariant("no_diagonal", None,
+        WrongVariant("no_diagonal", "missing_term",
                      "You returned -s * <g, s> and dropped the diagonal term s * g.",
                      lambda s, g: -as_float64(s) * (as_float64(g) * as_float64(s)).sum(
                          axis=-1, keepdims=True)),
     ),
+    probes=_vjp_probes, terms=_VJP_TERMS,
+    dims=lambda s, g: {"N": int(np.prod(np.shape(s)[:-1], dtype=int)), "K": np.shape(s)[-1]},
     hints=(
         "For one example the chain rule gives dL/dz_j = sum_i g_i * ds_i/dz_j, i.e. the row "
         "vector g^T J with J = diag(s) - s s^T. The result has the shape of s.",
@@ -421,6 +571,54 @@ register(Question(
 ))
 
 
+def _one_hot_of(z, y):
+    return one_hot_float64(y, np.shape(z)[1])
+
+
+def _softmax_total(z):
+    z = as_float64(z)
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
+# dL/dz = (1/N) * softmax(z) - (1/N) * Y, and the terms of likely mistakes.
+_CE_GRAD_TERMS = (
+    Term("S", "softmax term softmax(logits)", lambda z, y: F.softmax(as_float64(z)), "1/N"),
+    Term("Y", "one-hot term Y", _one_hot_of, "-1/N", code="missing_one_hot",
+         sentence="You forgot to subtract the one-hot target: the gradient is "
+                  "(softmax(logits) - Y) / N."),
+    Term("ones", "constant 1 in every entry", lambda z, y: np.ones(np.shape(z)),
+         code="missing_one_hot",
+         sentence="You subtracted 1 from EVERY entry. Only the true class of each example "
+                  "gets the -1: subtract the one-hot target Y (Y[n, y[n]] = 1, zeros "
+                  "elsewhere).", replaces="Y"),
+    Term("Y_columns", "1 in every row of the label columns", lambda z, y: np.broadcast_to(
+        np.isin(np.arange(np.shape(z)[1]), y), np.shape(z)).astype(float), code="wrong_index",
+         sentence="You subtracted 1 from whole columns (p[:, y] -= 1): every row lost 1 in "
+                  "every column that is some example's label. Each example has one true "
+                  "class: p[np.arange(N), y] -= 1.", replaces="Y"),
+    Term("Y_rows", "1 in every column of the label rows", lambda z, y: np.broadcast_to(
+        np.isin(np.arange(np.shape(z)[0]), y)[:, None], np.shape(z)).astype(float),
+         code="wrong_index",
+         sentence="Your one-hot target has whole ROWS of ones (Y[y] = 1 sets rows y[n], not "
+                  "one entry per example). Set Y[np.arange(N), y] = 1.", replaces="Y"),
+    Term("S_axis0", "softmax down the columns", lambda z, y: softmax_axis0(z),
+         code="wrong_axis",
+         sentence="Your softmax normalises down the columns (axis=0) instead of along each "
+                  "row.", replaces="S"),
+    Term("S_total", "softmax over the whole array", lambda z, y: _softmax_total(z),
+         code="wrong_axis",
+         sentence="Your softmax divides by the sum over the WHOLE array instead of each "
+                  "row's sum.", replaces="S"),
+    Term("SY", "term softmax * Y", lambda z, y: F.softmax(as_float64(z)) * _one_hot_of(z, y),
+         code="elementwise_jacobian",
+         sentence="You chained dL/ds = -Y / s with the element-wise derivative s * (1 - s), "
+                  "the diagonal of the softmax Jacobian only, which gives (s * Y - Y) / N. "
+                  "With the whole Jacobian the chain rule collapses to (s - Y) / N.",
+         replaces="S"),
+)
+
+
 register(NumericExercise(
     id="cross_entropy_grad", notebook=4, title="Gradient of cross-entropy w.r.t. the logits",
     points=3.0, signature="cross_entropy_grad(logits, y)", arg_names=("logits", "y"),
@@ -448,10 +646,17 @@ register(NumericExercise(
         WrongVariant("transposed", "transposed",
                      "You returned the gradient transposed; it has the shape of the logits.",
                      lambda z, y: F.cross_entropy_grad(as_float64(z), np.asarray(y)).T),
+        WrongVariant("row_shift_column_sum", "wrong_axis",
+                     "Your softmax subtracts each row's maximum but divides by the column sums "
+                     "(axis=0). Both the max and the sum run along each row: axis=1, "
+                     "keepdims=True.",
+                     lambda z, y: (softmax_row_shift_column_sum(z)
+                                   - one_hot_float64(y, np.shape(z)[1])) / len(y)),
         WrongVariant("sum_and_no_one_hot", "missing_one_hot",
                      "You returned softmax(logits) alone: no one-hot subtracted and no 1/N.",
                      lambda z, y: F.softmax(as_float64(z))),
     ),
+    probes=_ce_probes, terms=_CE_GRAD_TERMS, dims=_ce_dims, normaliser="1/N",
     hints=(
         "The result has the shape of the logits, (N, K): entry [n, k] is dL/dz_nk for the "
         "MEAN loss over the batch.",

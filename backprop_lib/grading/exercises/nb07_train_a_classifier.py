@@ -305,6 +305,15 @@ def _all_grads(f):
     return compute
 
 
+def _one_dW_transposed(which):
+    """A variant with only dW1 (`which` = 0) or only dW2 (`which` = 2) transposed."""
+    def compute(dZ2, X, Z1, A1, W1, b1, W2, b2):
+        grads = list(_backward(dZ2, X, Z1, A1, W2))
+        grads[which] = grads[which].T
+        return tuple(grads)
+    return compute
+
+
 def _dW2_from_X(dZ2, X, Z1, A1, W1, b1, W2, b2):
     dW1, db1, _, db2 = _backward(dZ2, X, Z1, A1, W2)
     return dW1, db1, as_float64(X).T @ as_float64(dZ2), db2
@@ -332,6 +341,14 @@ register(NumericExercise(
                      "to the gradient, np.maximum(dA1, 0)). The ReLU's derivative depends on "
                      "its forward input: dZ1 = dA1 * (Z1 > 0).",
                      _backward_variant(mask=lambda dA1, Z1: dA1 * (dA1 > 0))),
+        WrongVariant("dW2_transposed", "transposed",
+                     "Your dW2 is transposed: dlogits.T @ A1 has shape (K, H), but dW2 must "
+                     "have W2's shape (H, K). Use A.T @ dZ: A1.T @ dlogits.",
+                     _one_dW_transposed(2)),
+        WrongVariant("dW1_transposed", "transposed",
+                     "Your dW1 is transposed: dZ1.T @ X has shape (H, D), but dW1 must have "
+                     "W1's shape (D, H). Use A.T @ dZ: X.T @ dZ1.",
+                     _one_dW_transposed(0)),
         WrongVariant("dW_transposed", "transposed",
                      "A weight gradient is transposed: dZ.T @ A has shape (D_out, D_in), but "
                      "dW must have W's shape (D_in, D_out). Use A.T @ dZ (X.T @ dZ1 and "
