@@ -299,3 +299,18 @@ def test_merging_keeps_the_newest_record(tmp_path):
     save_record(tmp_path / "all", new)
     assert merge_into(tmp_path / "all", [tmp_path / "one"]) == 0
     assert load_records(tmp_path / "all")[0]["graded_at"] == "2025-01-01"
+
+
+def test_memory_limited_cases_are_measured_by_the_parent(sandbox):
+    exercise = get_exercise("softmax_vjp")
+    sandbox.run_cell("import numpy as np\n"
+                     "def with_j(s, g):\n"
+                     "    J = s[..., :, None] * (np.eye(s.shape[-1]) - s[..., None, :])\n"
+                     "    return np.einsum('...k,...kj->...j', g, J)\n"
+                     "def vjp(s, g):\n"
+                     "    return s * (g - (g * s).sum(axis=-1, keepdims=True))\n", timeout=10)
+    honest = exercise.grade("vjp", timeout=5, seed=1, executor=sandbox.executor(exercise, "vjp"))
+    assert honest.status == "passed", honest.message
+    wasteful = exercise.grade("with_j", timeout=5, seed=1,
+                              executor=sandbox.executor(exercise, "with_j"))
+    assert wasteful.status == "failed" and "MiB" in wasteful.message, wasteful.message

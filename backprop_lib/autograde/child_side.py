@@ -10,6 +10,8 @@
   shell commands, which :func:`~backprop_lib.autograde.code_extraction.cell_code` turns
   into calls of a stand-in shell, do nothing (``%%time`` and ``%%capture`` still run
   their cell);
+- the process is made "dumpable" again (the worker is not), so the parent can reset and
+  read its peak resident memory in ``/proc`` for the cases that limit memory;
 - the filesystem is restricted where the kernel allows it
   (:mod:`~backprop_lib.autograde.filesystem_lockdown`);
 - four helpers are put in the learner's namespace for the parent to call:
@@ -96,6 +98,17 @@ def _quiet_plots():
         pass
 
 
+def _measurable():
+    """Let the parent read and reset this process's peak memory in /proc (Linux)."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE 1
+        except Exception:  # noqa: BLE001 - then memory limits are not measured
+            pass
+
+
 def resolve_reference(value):
     """A plain ``(REFERENCE_TAG, module, name, index)`` tuple -> the package object it names.
 
@@ -175,6 +188,7 @@ def prepare(namespace, workdir=None, read_dirs=(), lockdown=True):
     """
     _quiet_grading()
     _quiet_plots()
+    _measurable()
     from .code_extraction import MAGICS_NAME
 
     namespace[MAGICS_NAME] = _StandInShell(namespace)

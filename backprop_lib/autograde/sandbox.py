@@ -256,8 +256,45 @@ class Sandbox:
                 if chosen.kind != "ok":
                     return chosen
                 selected.append(True)
-            return self._child.call("_autograde_call", transportable_args(args, exercise),
-                                    timeout=timeout, output_names=output_names,
-                                    measure_memory=measure_memory)
+            sent = transportable_args(args, exercise)
+            if not measure_memory:
+                return self._child.call("_autograde_call", sent, timeout=timeout,
+                                        output_names=output_names)
+            before = _reset_peak_rss(self._child.pid)
+            outcome = self._child.call("_autograde_call", sent, timeout=timeout,
+                                       output_names=output_names)
+            peak = _peak_rss(self._child.pid) if before is not None and self.alive else None
+            outcome.peak_bytes = None if peak is None else max(0, peak - before)
+            return outcome
 
         return run
+
+
+def _status_bytes(pid, field):
+    """A ``VmRSS``/``VmHWM`` line of ``/proc/<pid>/status`` in bytes (Linux), or None."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _reset_peak_rss(pid):
+    """Reset the child's peak resident memory (the kernel's record); its RSS now, or None.
+
+    The parent measures, so nothing in the child can change the figure: the memory a call
+    needs is the peak resident memory during the call minus the resident memory before it.
+    """
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w", encoding="ascii") as handle:
+            handle.write("5")
+    except OSError:
+        return None
+    return _status_bytes(pid, "VmRSS")
+
+
+def _peak_rss(pid):
+    return _status_bytes(pid, "VmHWM")
