@@ -219,7 +219,9 @@ def corpus(landlock_abi):
         ("memory_bomb", insert_after(sol, "def softmax(", (
             "def bomb():\n    hog = []\n    while True:\n        hog.append(bytearray(2**28))\n"
             "\nbomb()\n")),
-         {"points": 7, "cell_status": "error"}),
+         # MemoryError at the limit; on a very busy machine filling the memory may take
+         # longer than the cell's time limit instead
+         {"points": 7, "cell_status": ("error", "timeout")}),
         ("sleep_forever", insert_after(sol, "def log_softmax(",
                                        "import time\ntime.sleep(10**9)\n"),
          {"points": 7, "cell_status": "timeout"}),

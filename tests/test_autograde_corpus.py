@@ -49,8 +49,6 @@ def batch(tmp_path_factory):
     stray = root / "subs" / "dave" / "my_notes.ipynb"
     stray.parent.mkdir(parents=True)
     stray.write_text(json.dumps({"cells": [{"cell_type": "code", "source": "print(1)"}]}))
-    capstone = root / "subs" / "honest" / "09_capstone.ipynb"
-    capstone.write_text(json.dumps(solutions_notebook("09_capstone")))
     out = root / "out"
     run = _autograde(root / "subs", root / "nbgrader" / "submitted", "--out", out,
                      "--answer-key", key, "--jobs", "2", *LIMITS, "--quiet")
@@ -90,7 +88,9 @@ def test_each_corpus_submission_gets_what_it_should(batch, learner):
         assert code in rows[exercise]["diagnosis"].split(";"), (learner, rows[exercise])
     record = json.loads((batch["out"] / "results" / learner / f"{NOTEBOOK}.json").read_text())
     if "cell_status" in expected:
-        assert expected["cell_status"] in {c["status"] for c in record["cells"]}, learner
+        wanted_cells = expected["cell_status"]
+        wanted_cells = (wanted_cells,) if isinstance(wanted_cells, str) else wanted_cells
+        assert set(wanted_cells) & {c["status"] for c in record["cells"]}, learner
 
 
 def test_nbgrader_layout_names_the_learner(batch):
@@ -98,11 +98,25 @@ def test_nbgrader_layout_names_the_learner(batch):
     assert {r["status"] for r in rows.values()} == {"passed"}
 
 
-def test_capstone_model_exercises_are_graded_out_of_process(batch):
-    rows = batch["grades"][("honest", "09_capstone")]
-    assert {"capstone_classifier_gradcheck", "capstone_digits_exam"} <= set(rows)
-    assert {r["status"] for r in rows.values()} == {"passed"}, {
-        e: r["message"] for e, r in rows.items()}
+def test_capstone_model_exercises_are_graded_out_of_process(tmp_path):
+    # Its own run: training the capstone's classifier needs more than the corpus' 4-second
+    # cells on a busy machine.
+    capstone = tmp_path / "subs" / "erin" / "09_capstone.ipynb"
+    capstone.parent.mkdir(parents=True)
+    capstone.write_text(json.dumps(solutions_notebook("09_capstone")))
+    untrained = tmp_path / "subs" / "finn" / "09_capstone.ipynb"
+    untrained.parent.mkdir(parents=True)
+    untrained.write_text((Path(__file__).resolve().parents[1] / "notebooks"
+                          / "09_capstone.ipynb").read_text())
+    run = _autograde(tmp_path / "subs", "--out", tmp_path / "out", "--jobs", "2", "--quiet")
+    assert run.returncode == 0, run.stdout + run.stderr
+    rows = defaultdict(dict)
+    for row in csv.DictReader(open(tmp_path / "out" / "grades.csv", newline="")):
+        rows[row["learner"]][row["exercise_id"]] = row
+    assert {"capstone_classifier_gradcheck", "capstone_digits_exam"} <= set(rows["erin"])
+    assert {r["status"] for r in rows["erin"].values()} == {"passed"}, {
+        e: r["message"] for e, r in rows["erin"].items()}
+    assert {r["status"] for r in rows["finn"].values()} == {"not attempted"}
 
 
 def test_a_notebook_that_is_not_a_course_notebook_is_reported_not_graded(batch):

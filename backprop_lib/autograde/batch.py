@@ -17,8 +17,11 @@ fault: the batch exits non-zero). The batch always goes on with the next submiss
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import multiprocessing
+import sys
 import time
 from collections import deque
 from multiprocessing.connection import wait
@@ -63,8 +66,6 @@ def run_batch(tasks, *, jobs=1, on_record=None):
     list of dict
         The records, in the order the tasks finished.
     """
-    from .worker import work
-
     context = _context()
     queue = deque(tasks)
     running = {}  # connection -> (process, task, deadline)
@@ -79,7 +80,7 @@ def run_batch(tasks, *, jobs=1, on_record=None):
         while queue and len(running) < max(1, int(jobs)):
             task = queue.popleft()
             receiver, sender = context.Pipe(duplex=False)
-            process = context.Process(target=work, args=(sender, json.dumps(task)),
+            process = context.Process(target=_work, args=(sender, json.dumps(task)),
                                       name=f"autograde {task['learner']}/{task['notebook']}",
                                       daemon=True)
             process.start()
@@ -107,6 +108,32 @@ def run_batch(tasks, *, jobs=1, on_record=None):
                     task, f"the grader did not finish this notebook within "
                           f"{worker_deadline(task):.0f} s", grader_fault=True))
     return records
+
+
+def _not_dumpable():
+    """Other processes of this user may not read or trace this one (Linux)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0
+
+
+def _work(connection, task_json):
+    """A worker process: grade one task, send its record back as JSON bytes, exit.
+
+    Runs in a process forked from the forkserver, which has already imported
+    :mod:`~backprop_lib.autograde.worker` (so this import costs nothing there).
+    """
+    _not_dumpable()
+    from .submission_grading import grade_submission
+
+    task = json.loads(task_json)
+    try:
+        record = grade_submission(task)
+    except Exception as exc:  # noqa: BLE001 - a grader bug on one notebook must not stop the batch
+        record = unreadable_record(task, f"the grader failed on this notebook "
+                                         f"({type(exc).__name__}: {exc})", grader_fault=True)
+    connection.send_bytes(json.dumps(record).encode("utf-8"))
+    connection.close()
 
 
 def _receive(connection, task):

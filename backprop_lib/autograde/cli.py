@@ -233,7 +233,7 @@ def main(argv=None):
 
 def _run(tasks, args, fingerprint, save_record):
     """Grade `tasks` with a progress bar; the number of grader faults."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     from .batch import run_batch
 

@@ -53,7 +53,8 @@ th, td {{ border-bottom: 1px solid #ddd; padding: 3px 10px; text-align: left;
          vertical-align: top; }}
 th {{ background: #f1f3f4; }}
 td.num {{ text-align: right; }}
-.note {{ background: #fff8e1; border-left: 6px solid #9a6700; padding: 6px 12px; }}
+.note {{ background: #fff8e1; border-left: 6px solid #9a6700; padding: 6px 12px;
+         margin: 0.5em 0; }}
 .bar {{ display: inline-block; height: 0.8em; background: #1b7f3b; }}
 code, pre {{ font-size: 0.92em; }}
 pre {{ white-space: pre-wrap; }}
@@ -169,14 +170,17 @@ def _notebook_possible(records, finals):
 
 
 def _write_totals(records, finals, out_dir):
-    notebooks = sorted({r["notebook"] for r in records})
     possible = _notebook_possible(records, finals)
+    notebooks = sorted(n for n, points in possible.items() if points > 0)
     earned = defaultdict(dict)
     for record in records:
+        if record["notebook"] not in notebooks:
+            earned.setdefault(record["learner"], {})  # nothing gradable, but still a learner
+            continue
         earned[record["learner"]][record["notebook"]] = sum(
             result.score for _, result in finals[(record["learner"], record["notebook"])])
     table = _Csv(("learner", *notebooks, "points_earned", "points_possible", "percent"))
-    all_possible = sum(possible.values())
+    all_possible = sum(possible[n] for n in notebooks)
     class_earned = 0.0
     for learner in sorted(earned):
         scores = earned[learner]
@@ -231,7 +235,7 @@ def _feedback_page(record, results, key):
         f"<tr><td><code>{_e(ex.id)}</code></td><td>{_e(ex.title)}</td>"
         f"<td>{_e(r.status)}</td><td class='num'>{_points(r.score)} / {_points(r.points)}</td>"
         "</tr>" for ex, r in results)
-    notes = "".join(f'<p class="note">{n}</p>' for n in _notes(record, key))
+    notes = "".join(f'<div class="note">{n}</div>' for n in _notes(record, key))
     panels = "".join(render_html(r) for _, r in results)
     body = (f"<h1>{_e(notebook)}: {_e(title)}</h1>"
             f"<p>Feedback for <b>{_e(learner)}</b>, graded {_e(record.get('graded_at', ''))}. "
@@ -335,4 +339,4 @@ def _isolation_note(records, key):
     if key is None:
         lines.append("Question exercises were not graded: no answer key was given "
                      "(--answer-key).")
-    return "".join(f'<p class="note">{_e(line)}</p>' for line in lines)
+    return "".join(f'<div class="note">{_e(line)}</div>' for line in lines)
