@@ -53,7 +53,9 @@ def make_spiral(n_per_class=100, n_classes=3, noise=0.2, seed=0):
     -------
     X : ndarray, shape (n_per_class * n_classes, 2), float64
         Points, grouped by class.
-    y : ndarray, shape (n_per_class * n_classes,), int64
+    y : ndarray, shape (n_per_class * n_classes,), intp
+        Integer labels in NumPy's index type (int64 on 64-bit platforms, int32 in
+        the browser's WebAssembly Python), so ``np.bincount`` and indexing take them.
         Class of each point, in ``[0, n_classes)``.
     """
     n_per_class = _positive_int(n_per_class, "n_per_class")
@@ -66,7 +68,7 @@ def make_spiral(n_per_class=100, n_classes=3, noise=0.2, seed=0):
     angle = start[:, None] + 4.0 * radius[None, :]                   # (K, n)
     angle = angle + noise * rng.standard_normal(angle.shape)
     X = np.stack([radius * np.sin(angle), radius * np.cos(angle)], axis=-1)  # (K, n, 2)
-    y = np.repeat(np.arange(n_classes, dtype=np.int64), n_per_class)
+    y = np.repeat(np.arange(n_classes, dtype=np.intp), n_per_class)
     return X.reshape(-1, 2), y
 
 
@@ -86,7 +88,8 @@ def load_digits():
     X : ndarray, shape (1797, 64), float64
         One flattened image per row, values in ``[0, 1]``; ``X[i].reshape(8, 8)``
         is the image.
-    y : ndarray, shape (1797,), int64
+    y : ndarray, shape (1797,), intp
+        Integer labels 0-9 in NumPy's index type (int64 on 64-bit platforms).
         The digit shown, 0 to 9 (about 180 of each).
     """
     with resources.files("backprop_lib").joinpath("data", DIGITS_FILE).open("rb") as fh:
@@ -94,7 +97,7 @@ def load_digits():
             images = archive["images"]
             labels = archive["labels"]
     X = images.astype(np.float64) / DIGITS_MAX_VALUE
-    return X, labels.astype(np.int64)
+    return X, labels.astype(np.intp)
 
 
 def train_test_split(X, y, test_size=0.25, seed=0, stratify=True):

@@ -1765,7 +1765,9 @@ def confusion_matrix(y_true, y_pred, num_classes=None):
         num_classes = int(max(y_true.max(initial=0), y_pred.max(initial=0))) + 1
     if max(y_true.max(initial=0), y_pred.max(initial=0)) >= num_classes:
         raise ValueError(f"labels must be smaller than num_classes={num_classes}")
-    flat = np.bincount(num_classes * y_true + y_pred, minlength=num_classes**2)
+    # np.intp: bincount refuses int64 where the index type is int32 (WebAssembly).
+    codes = (num_classes * np.asarray(y_true) + np.asarray(y_pred)).astype(np.intp)
+    flat = np.bincount(codes, minlength=num_classes**2)
     return flat.reshape(num_classes, num_classes)
 
 

@@ -738,7 +738,7 @@ class HeldOutAccuracyExercise(NumericExercise):
         accuracy = correct / n
         reason = (f"{correct} of {n} held-out images right, accuracy {accuracy:.3f}; at least "
                   f"{min_accuracy:.2f} is needed.")
-        counts = np.bincount(labels, minlength=self.num_classes)
+        counts = np.bincount(np.asarray(labels).astype(np.intp), minlength=self.num_classes)
         notes = []
         if counts.max() > 0.5 * n:
             notes.append(f"Your predict says {int(counts.argmax())} for {counts.max()} of the "
