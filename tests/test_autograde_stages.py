@@ -314,3 +314,16 @@ def test_memory_limited_cases_are_measured_by_the_parent(sandbox):
     wasteful = exercise.grade("with_j", timeout=5, seed=1,
                               executor=sandbox.executor(exercise, "with_j"))
     assert wasteful.status == "failed" and "MiB" in wasteful.message, wasteful.message
+
+
+def test_the_worker_preload_holds_everything_a_worker_imports():
+    import subprocess
+    import sys
+
+    code = ("import sys, backprop_lib.autograde.worker, backprop_lib.autograde.batch\n"
+            "before = set(sys.modules)\n"
+            "from backprop_lib.autograde.submission_grading import grade_submission\n"
+            "print(sorted(set(sys.modules) - before), 'jupytext' in sys.modules)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert run.stdout.split() == ["[]", "False"]

@@ -27,8 +27,6 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from ..grading.release import checked_exercises
-
 __all__ = ["cell_code", "defined_names", "exercises_named", "answer_names",
            "conventional_name", "default_release_dir"]
 
@@ -104,6 +102,8 @@ def defined_names(code):
 
 def exercises_named(cells):
     """Exercise ids named in ``check("...")`` calls of `cells` (any order, with repeats)."""
+    from ..grading.release import checked_exercises  # imports jupytext: only when needed
+
     ids = []
     for cell in cells:
         if cell.cell_type == "code":

@@ -21,6 +21,7 @@ _WARM_MODULES = (
     "backprop_lib.optim", "backprop_lib.gradcheck", "backprop_lib.data",
     "backprop_lib.shapes", "backprop_lib.symbolic", "backprop_lib.plots",
     "backprop_lib.widgets", "backprop_lib.grading",
+    "backprop_lib.autograde.submission_grading",
 )
 
 
