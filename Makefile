@@ -47,3 +47,9 @@ bench: $(VENV)/.test-installed
 
 clean:
 	rm -rf build .pytest_cache
+
+# --- autograde (issue 13): the instructor's answer key for the batch autograder ----------
+.PHONY: answer-key
+## make answer-key: build/answer_key.json from the solution notebooks (keep it from learners)
+answer-key: notebooks
+	$(BIN)/python -m backprop_lib.autograde.answer_key build/solutions -o build/answer_key.json
