@@ -1,0 +1,985 @@
+"""Run the learner's code in a forked child process that answers only with plain data.
+
+Why a child process
+    In the learner's own kernel, code that swallows every exception in an
+    endless loop, ignores SIGALRM, calls ``os._exit`` or crashes would hang or
+    kill the kernel, and code that stops ``tracemalloc`` or switches off a
+    profiler could fool the grader. A forked child runs the learner's function
+    on a copy of the kernel's memory; the parent (the grader) sends it inputs,
+    waits with a deadline, kills it with SIGKILL when time is up, reads its
+    peak memory from the operating system, and gets back only plain data
+    (numbers, text, numeric arrays: :mod:`~backprop_lib.grading.plain_data`,
+    never pickle). Every ending becomes a
+    :class:`~backprop_lib.grading.runner.CallOutcome`: a value, an exception, the
+    NotImplementedError stub, ``sys.exit`` or ``os._exit`` (``"exit"``), death by
+    a signal (``"crashed"``), a timeout, a MemoryError at the memory limit.
+
+The interface (for ``check()``, the batch autograder and other tools)
+    ::
+
+        limits = ChildLimits(memory_bytes=2 * 2**30, cpu_seconds=120, cwd=workdir,
+                             env={"PATH": "/usr/bin"}, blas_threads=1, no_network=True)
+        with ChildProcess({"__name__": "__main__"}, limits) as child:
+            ran = child.run_code(notebook_cell_source, timeout=30)    # CallOutcome
+            out = child.call("softmax", (z,), timeout=3)              # CallOutcome
+            out.kind, out.value          # "ok", [ndarray] (or a ConversionProblem)
+            out = child.call("Dense", (dZ, A, W), timeout=3, wrap="dense_layer",
+                             output_names=("dA", "dW", "db"))
+
+    :class:`ChildProcess` forks when it is created. The child keeps a
+    *namespace* (a dict: the one given, plus whatever :meth:`~ChildProcess.run_code`
+    defines) and serves requests one at a time until it is closed:
+
+    ``call(name, args, *, timeout, output_names=None, conversion="arrays", wrap=None,
+    measure_memory=False)``
+        calls ``namespace[name](*args)``. `args` must be plain data (arrays
+        keep their memory layout; source functions from
+        :func:`~backprop_lib.grading.plain_data.source_function` may be sent).
+        ``wrap="exercise_id"`` applies that exercise's ``wrap_answer`` in the
+        child first. ``conversion="arrays"`` returns the value as
+        :func:`~backprop_lib.grading.conversion.to_plain` makes it (one array
+        per output); ``"answer"`` as
+        :func:`~backprop_lib.grading.conversion.to_plain_answer` (question
+        answers); ``"none"`` drops it. ``args_after`` holds the array arguments
+        as the call left them.
+    ``run_code(source, *, timeout, filename="<cell>")``
+        executes Python source in the namespace (a notebook cell).
+    ``close()``
+        kills the child (also on ``with`` exit and when garbage-collected).
+
+    After a timeout or a crash the child is gone (``alive`` is False) and
+    further requests end as ``"crashed"``; start a new one. With
+    ``single_call=True`` the child exits after its first request, and the
+    parent then reports the call's peak resident memory (``peak_bytes``,
+    relative to the child's memory when the call started), measured by the
+    kernel, which nothing in the child can switch off.
+
+    :class:`ChildExecutor` is the executor of ``check()`` (see
+    :meth:`~backprop_lib.grading.numeric.NumericExercise.grade`): one child per
+    check for all its cases (a new one after a timeout or a crash), and a
+    single-call child for a case that measures memory or whose arguments are
+    not plain data (they reach the child through the fork itself).
+
+In the child
+    It gets its own process group (the parent kills the group, so processes the
+    learner's code starts die too) and dies with its parent (Linux). Its stdin
+    is ``/dev/null``; its stdout and stderr, at the file-descriptor level too,
+    go to a pipe that the parent reads, keeping the first characters. Every
+    other inherited file descriptor is closed, so nothing it does can reach the
+    Jupyter kernel's sockets; IPython's display and the kernel's message
+    sending are made no-ops and ``input()`` raises. Signal handlers are reset.
+    It never returns into the caller's stack: it ends with ``os._exit``.
+    Reference-function stubs (:mod:`~backprop_lib.grading.reference_calls`)
+    are installed for its whole life. :class:`ChildLimits` are applied last.
+
+Where fork is unavailable (Windows, Pyodide) or fails, callers fall back to
+the in-process runner (:func:`~backprop_lib.grading.runner.run_case`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import gc
+import io
+import math
+import os
+import select
+import signal
+import sys
+import threading
+import time
+import warnings
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import plain_data
+from .conversion import RESULT_LIMIT, ConversionProblem
+from .reference_calls import ReferenceRecorder
+from .runner import (
+    OUTPUT_LIMIT,
+    CallOutcome,
+    classify,
+    describe_exception,
+    resolve_timeout,
+    run_case,
+    run_watched,
+)
+
+try:
+    import resource
+except ImportError:  # pragma: no cover - Windows
+    resource = None
+
+__all__ = ["ChildLimits", "ChildProcess", "ChildExecutor", "ChildStartError",
+           "fork_available", "run_answer_in_child", "MEMORY_ENV_VAR"]
+
+MEMORY_ENV_VAR = "BACKPROP_CHECK_MEMORY_MB"
+DEFAULT_MEMORY_MB = 2048
+_KINDS = ("ok", "not_implemented", "exception", "exit", "crashed", "timeout", "interrupted")
+_READ_CHUNK = 1 << 20
+_CHILD_FAILED = 70  # exit status of a child whose own set-up or serving failed
+_START_TIMEOUT = 30.0  # seconds a child may take to set itself up
+_MESSAGE_LIMIT = RESULT_LIMIT + (64 << 20)
+_SIGNAL_TEXT = {
+    "SIGSEGV": "a segmentation fault",
+    "SIGBUS": "a bus error",
+    "SIGABRT": "an abort",
+    "SIGXCPU": "the CPU-time limit",
+    "SIGKILL": "a kill signal (perhaps the system ran out of memory)",
+    "SIGFPE": "a floating-point exception",
+    "SIGILL": "an illegal instruction",
+}
+
+
+class ChildStartError(OSError):
+    """The child process could not be started (no fork, or fork failed)."""
+
+
+def fork_available():
+    """True where this process can fork a child (POSIX, not Pyodide)."""
+    return hasattr(os, "fork") and sys.platform not in ("emscripten", "wasi", "win32")
+
+
+@dataclass
+class ChildLimits:
+    """Resource limits of a child process (each None means "no limit").
+
+    Attributes
+    ----------
+    memory_bytes : int or None
+        Address space the child may add to what it has when it starts
+        (``RLIMIT_AS``); beyond it allocations fail with MemoryError.
+    cpu_seconds : float or None
+        CPU time for the child's whole life (``RLIMIT_CPU``; SIGXCPU, then SIGKILL).
+    output_chars : int
+        Characters of stdout/stderr kept per request.
+    result_bytes : int
+        Largest message accepted from the child.
+    env : dict or None
+        Replace the child's environment variables with this (a scrubbed environment).
+    cwd : str or None
+        Working directory of the child (e.g. a throwaway temporary folder).
+    blas_threads : int or None
+        Threads for BLAS in the child: through threadpoolctl if it is installed,
+        otherwise only through the usual environment variables, which take effect
+        only if BLAS has not been loaded yet (set them before importing NumPy).
+    no_network : bool
+        Put the child in a new, empty network namespace (Linux, where the system
+        allows it); :attr:`ChildProcess.network_isolated` says whether it worked.
+    """
+
+    memory_bytes: int | None = None
+    cpu_seconds: float | None = None
+    output_chars: int = OUTPUT_LIMIT
+    result_bytes: int = _MESSAGE_LIMIT
+    env: dict | None = None
+    cwd: str | None = None
+    blas_threads: int | None = None
+    no_network: bool = False
+
+    @classmethod
+    def for_check(cls, timeout):
+        """The limits of ``check()``'s children: memory from ``$BACKPROP_CHECK_MEMORY_MB``."""
+        try:
+            mb = float(os.environ.get(MEMORY_ENV_VAR, "") or DEFAULT_MEMORY_MB)
+        except ValueError:
+            mb = DEFAULT_MEMORY_MB
+        memory = int(mb * 2**20) if mb > 0 else None
+        return cls(memory_bytes=memory, cpu_seconds=8 * timeout + 10)
+
+
+# ---------------------------------------------------------------------------
+# Small OS helpers
+# ---------------------------------------------------------------------------
+
+_PRCTL = []
+
+
+def _load_prctl():
+    """libc's prctl on Linux (loaded in the parent, before forking), else None."""
+    if not _PRCTL:
+        function = None
+        if sys.platform.startswith("linux"):
+            try:
+                import ctypes
+
+                function = ctypes.CDLL(None, use_errno=True).prctl
+            except (ImportError, OSError, AttributeError):
+                function = None
+        _PRCTL.append(function)
+    return _PRCTL[0]
+
+
+def _write_all(fd, buffers, deadline=None):
+    """Write every buffer to `fd` (blocking, or polling until `deadline` if non-blocking)."""
+    for buffer in buffers:
+        view = memoryview(buffer).cast("B")
+        while len(view):
+            try:
+                n = os.write(fd, view)
+            except BlockingIOError:
+                if deadline is None:
+                    raise
+                left = deadline - time.perf_counter()
+                if left <= 0:
+                    return False
+                poller = select.poll()
+                poller.register(fd, select.POLLOUT)
+                poller.poll(max(1, int(left * 1000)))
+                continue
+            view = view[n:]
+    return True
+
+
+def _read_message(fd, max_bytes):
+    """Block until one whole message has arrived on `fd`; None at end of file."""
+    reader = plain_data.MessageReader(max_bytes)
+    while not reader.complete:
+        chunk = os.read(fd, _READ_CHUNK)
+        if not chunk:
+            return None
+        reader.feed(chunk)
+    return reader.message()
+
+
+def _rss_bytes():
+    """This process's resident memory now (Linux), or its peak so far elsewhere."""
+    try:
+        with open("/proc/self/statm", "rb") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        if resource is None:
+            return None
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024
+
+
+def _address_space_bytes():
+    try:
+        with open("/proc/self/statm", "rb") as handle:
+            return int(handle.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _reset_peak_rss():
+    """Make the kernel's peak-RSS record start from now (Linux >= 4.0; else no-op)."""
+    with contextlib.suppress(OSError):
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+
+
+def _maxrss_bytes(rusage):
+    return rusage.ru_maxrss if sys.platform == "darwin" else rusage.ru_maxrss * 1024
+
+
+def _signal_name(number):
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+class _Output:
+    """The child's stdout/stderr bytes for one request, first `limit` characters kept."""
+
+    def __init__(self, limit):
+        self.limit = limit
+        self.kept = bytearray()
+        self.dropped = 0
+
+    def add(self, data):
+        room = max(0, 4 * self.limit - len(self.kept))  # bytes; cut to characters in text()
+        self.kept += data[:room]
+        self.dropped += max(0, len(data) - room)
+
+    def text(self):
+        text = self.kept.decode("utf-8", errors="replace")
+        extra = self.dropped
+        if len(text) > self.limit:
+            extra += len(text[self.limit:].encode("utf-8"))
+            text = text[:self.limit]
+        if extra:
+            text += f"\n... ({extra} more characters not shown)"
+        return text
+
+
+# ---------------------------------------------------------------------------
+# The child process
+# ---------------------------------------------------------------------------
+
+
+def _kill_group(pid):
+    for kill in (os.killpg, os.kill):
+        with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
+            kill(pid, signal.SIGKILL)
+
+
+def _finalize(pid, fds):
+    """Kill and reap a child that was never closed (garbage collection, interpreter exit)."""
+    _kill_group(pid)
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, 0)
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+class ChildProcess:
+    """A forked child that runs calls and code for its parent (see the module docstring).
+
+    Parameters
+    ----------
+    namespace : dict, optional
+        Names the child can call; inherited through the fork, so any object
+        works (the learner's function, the grader's own objects).
+    limits : ChildLimits, optional
+    single_call : bool
+        The child exits after its first request; that call gets ``peak_bytes``.
+
+    Raises
+    ------
+    ChildStartError
+        If the process cannot fork.
+    """
+
+    def __init__(self, namespace=None, limits=None, *, single_call=False):
+        if not fork_available():
+            raise ChildStartError(errno.ENOSYS, "this platform cannot fork a child process")
+        self.namespace = dict(namespace or {})
+        self.limits = limits or ChildLimits()
+        self.single_call = single_call
+        self.pid = None
+        self.status = None
+        self.rusage = None
+        self._fds = ()
+        self._finalizer = None
+        self._start()
+
+    # -- starting -------------------------------------------------------
+
+    def _start(self):
+        ReferenceRecorder.prepare()
+        _load_prctl()
+        pipes = [os.pipe() for _ in range(4)]  # requests, responses, output, status
+        (req_r, req_w), (res_r, res_w), (out_r, out_w), (st_r, st_w) = pipes
+        parent_pid, from_main = os.getpid(), threading.current_thread() is threading.main_thread()
+        freeze = hasattr(gc, "freeze") and gc.get_freeze_count() == 0
+        try:
+            with warnings.catch_warnings():
+                # Python 3.12+ warns when a process with threads (a Jupyter kernel) forks;
+                # the child below never touches the other threads' state.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                if freeze:
+                    gc.freeze()  # the child's garbage collector leaves the parent's objects alone
+                pid = os.fork()
+        except OSError as exc:
+            for fd in (fd for pair in pipes for fd in pair):
+                os.close(fd)
+            raise ChildStartError(exc.errno, f"could not start a child process: {exc}") from exc
+        finally:
+            if freeze and os.getpid() == parent_pid:
+                gc.unfreeze()
+        if pid == 0:  # the child: never return into the caller
+            code = 0
+            try:
+                _Child(self, req_r, res_w, out_w, st_w, parent_pid, from_main).serve()
+            except BaseException:  # noqa: BLE001 - nothing may escape the child
+                code = _CHILD_FAILED
+            finally:
+                os._exit(code)
+        with contextlib.suppress(OSError):
+            os.setpgid(pid, pid)
+        for fd in (req_r, res_w, out_w, st_w):
+            os.close(fd)
+        for fd in (req_w, res_r, out_r):
+            os.set_blocking(fd, False)
+        self.pid = pid
+        self._req, self._res, self._out = req_w, res_r, out_r
+        self._status_fd, self._network = st_r, None
+        self._fds = (req_w, res_r, out_r, st_r)
+        self._finalizer = weakref.finalize(self, _finalize, pid, self._fds)
+
+    def _await_start(self, seconds=_START_TIMEOUT):
+        """Wait until the child has finished its set-up; False if it died or hung."""
+        if self._network is None:
+            data = b""
+            poller = select.poll()
+            poller.register(self._status_fd, select.POLLIN)
+            if poller.poll(int(seconds * 1000)):
+                data = self._read_available(self._status_fd) or b""
+            self._network = data == b"n" if data else None
+            if not data:
+                self.close()
+                return False
+        return True
+
+    @property
+    def network_isolated(self):
+        """True if the child's network namespace was cut off (see ChildLimits.no_network)."""
+        return self._await_start() and bool(self._network)
+
+    # -- requests -------------------------------------------------------
+
+    @property
+    def alive(self):
+        return self.pid is not None and self.status is None
+
+    def call(self, name, args=(), *, timeout=None, output_names=None, conversion="arrays",
+             wrap=None, measure_memory=False, args_from=None):
+        """Call ``namespace[name](*args)`` in the child; see the module docstring.
+
+        Parameters
+        ----------
+        name : str
+        args : tuple
+            Plain data (see :mod:`~backprop_lib.grading.plain_data`).
+        timeout : float, optional
+            Seconds; the child is killed after that.
+        output_names : tuple of str or None
+            For ``conversion="arrays"``: the outputs of a function returning several arrays.
+        conversion : {"arrays", "answer", "none"}
+        wrap : str or None
+            Id of the exercise whose ``wrap_answer`` turns the named object into the function.
+        measure_memory : bool
+            Reset the peak-memory record before the call (``peak_bytes`` is
+            reported by single-call children).
+        args_from : str or None
+            Take the arguments (copies) from ``namespace[args_from]`` instead of `args`.
+
+        Returns
+        -------
+        CallOutcome
+        """
+        request = {"op": "call", "name": name, "args": None if args_from else tuple(args),
+                   "args_from": args_from, "output_names": list(output_names or ()) or None,
+                   "conversion": conversion, "wrap": wrap, "measure_memory": measure_memory}
+        return self._roundtrip(request, timeout)
+
+    def run_code(self, source, *, timeout=None, filename="<cell>"):
+        """Execute Python `source` in the child's namespace; a CallOutcome with value None."""
+        return self._roundtrip({"op": "exec", "source": str(source), "filename": str(filename)},
+                               timeout)
+
+    def _roundtrip(self, request, timeout):
+        timeout = resolve_timeout(timeout)
+        buffers = plain_data.encode(request)  # PlainDataError: the caller sent odd args
+        try:
+            started = self.alive and self._await_start()  # the time limit starts after set-up
+        except KeyboardInterrupt:
+            self.close()
+            raise
+        if not started:
+            return CallOutcome(kind="crashed", error="the child process is not running")
+        start = time.perf_counter()
+        deadline = start + timeout
+        output = _Output(self.limits.output_chars)
+        try:
+            sent = _write_all(self._req, buffers, deadline)
+            message = self._receive(deadline, output) if sent else None
+        except KeyboardInterrupt:
+            self.close()
+            raise
+        except plain_data.PlainDataError as exc:
+            self.close()
+            return CallOutcome(kind="ok", value=ConversionProblem(
+                f"your function's result could not be read ({exc})."), output=output.text(),
+                seconds=time.perf_counter() - start)
+        if message is None:
+            timed_out = time.perf_counter() >= deadline
+            self.close()
+            outcome = self._ending(timed_out, timeout)
+        else:
+            outcome, rss_before = self._outcome(message, request)
+            if self.single_call:
+                self.close()  # the child is done: kill its group, reap it, read its peak memory
+                if rss_before is not None and self.rusage is not None:
+                    outcome.peak_bytes = max(0, _maxrss_bytes(self.rusage) - rss_before)
+        outcome.output = output.text()
+        if not outcome.seconds:
+            outcome.seconds = time.perf_counter() - start
+        if outcome.kind == "interrupted":
+            raise KeyboardInterrupt
+        return outcome
+
+    def _receive(self, deadline, output):
+        """The child's response (bytes), or None if it ended or time ran out."""
+        reader = plain_data.MessageReader(self.limits.result_bytes)
+        poller = select.poll()
+        poller.register(self._res, select.POLLIN)
+        poller.register(self._out, select.POLLIN)
+        out_open = True
+        while True:
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                return None
+            for fd, _ in poller.poll(max(1, math.ceil(left * 1000))):
+                if fd == self._out:
+                    data = self._read_available(self._out)
+                    if data:
+                        output.add(data)
+                    elif out_open:
+                        out_open = False
+                        poller.unregister(self._out)
+                    continue
+                data = self._read_available(self._res)
+                if not data:
+                    self._drain(output)
+                    return None
+                if reader.feed(data):
+                    self._drain(output)
+                    return reader.message()
+
+    @staticmethod
+    def _read_available(fd):
+        try:
+            return os.read(fd, _READ_CHUNK)
+        except BlockingIOError:
+            return None
+        except OSError:
+            return b""
+
+    def _drain(self, output):
+        while True:
+            data = self._read_available(self._out)
+            if not data:
+                return
+            output.add(data)
+
+    def _outcome(self, message, request):
+        """(CallOutcome, the child's resident bytes before the call) of a response, validated."""
+        response = plain_data.decode(message, max_bytes=self.limits.result_bytes)
+        if not isinstance(response, dict):
+            response = {}
+        kind = response.get("kind") if response.get("kind") in _KINDS else "crashed"
+        outcome = CallOutcome(kind=kind, error=str(response.get("error") or "")[:20000])
+        calls = response.get("reference_calls")
+        outcome.reference_calls = tuple(str(c) for c in calls[:100]) if isinstance(calls, list) \
+            else ()
+        seconds = response.get("seconds")
+        outcome.seconds = float(seconds) if isinstance(seconds, float) else 0.0
+        after = response.get("args_after")
+        outcome.args_after = tuple(a if isinstance(a, np.ndarray) else None for a in after) \
+            if isinstance(after, list) else ()
+        rss = response.get("rss_before")
+        if kind == "ok":
+            outcome.value = _plain_value(response.get("value"), request.get("conversion"))
+        return outcome, (rss if type(rss) is int else None)
+
+    def _ending(self, timed_out, timeout):
+        """The CallOutcome when no response came: a timeout, an exit or a crash."""
+        if timed_out:
+            return CallOutcome(kind="timeout", error=f"stopped after {timeout:g} s")
+        status = self.status
+        if status is None:
+            return CallOutcome(kind="crashed", error="the child process stopped answering")
+        if os.WIFSIGNALED(status):
+            name = _signal_name(os.WTERMSIG(status))
+            why = _SIGNAL_TEXT.get(name, name)
+            return CallOutcome(kind="crashed", error=f"the process was killed by {why} ({name})")
+        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else status
+        if code == _CHILD_FAILED:
+            return CallOutcome(kind="crashed", error="the child process running it failed")
+        return CallOutcome(kind="exit", error=f"ended its process (exit status {code}, as "
+                                              f"os._exit({code}) does)")
+
+    # -- stopping -------------------------------------------------------
+
+    def _reap(self, block):
+        if self.pid is None or self.status is not None:
+            return
+        try:
+            pid, status, rusage = os.wait4(self.pid, 0 if block else os.WNOHANG)
+        except ChildProcessError:  # someone else reaped it
+            self.status, self.rusage = -1, None
+            return
+        if pid:
+            self.status, self.rusage = status, rusage
+
+    def close(self):
+        """Kill the child (and anything it started), reap it and release its pipes.
+
+        The group is killed before the child is reaped, never after (its
+        process id could then belong to another process).
+        """
+        if self.pid is None:
+            return
+        if self.status is None:
+            _kill_group(self.pid)
+            self._reap(block=True)
+        if self._finalizer is not None:
+            self._finalizer.detach()
+        for fd in self._fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._fds = ()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def _plain_value(value, conversion):
+    """The value of an "ok" response, as the executors promise it."""
+    if isinstance(value, dict) and isinstance(value.get("reason"), str):
+        codes = value.get("codes")
+        component = value.get("component")
+        return ConversionProblem(
+            reason=value["reason"][:2000],
+            codes=[str(c) for c in codes[:5]] if isinstance(codes, list) else [],
+            component=component if type(component) is int else None)
+    if conversion == "arrays" and not (isinstance(value, list) and all(
+            isinstance(v, np.ndarray) for v in value)):
+        return ConversionProblem("the grader could not read your result.", ["dtype"])
+    return value
+
+
+# ---------------------------------------------------------------------------
+# What runs in the child
+# ---------------------------------------------------------------------------
+
+
+def _no_input(*args, **kwargs):
+    raise RuntimeError("input() is not available while check() runs your function")
+
+
+class _Child:
+    """The child side: set up once, then answer requests until the parent closes the pipe."""
+
+    def __init__(self, owner, req_fd, res_fd, out_fd, status_fd, parent_pid, from_main):
+        self.namespace = owner.namespace
+        self.limits = owner.limits
+        self.single_call = owner.single_call
+        self.req_fd, self.res_fd = req_fd, res_fd
+        self._setup(out_fd, status_fd, parent_pid, from_main)
+
+    # -- set-up ---------------------------------------------------------
+
+    def _setup(self, out_fd, status_fd, parent_pid, from_main):
+        with contextlib.suppress(OSError):
+            os.setpgid(0, 0)
+        self._reset_signals()
+        if from_main:
+            self._die_with_parent(parent_pid)
+        self._redirect_fds(out_fd, status_fd)
+        self._quiet_jupyter()
+        self.recorder = ReferenceRecorder(permanent=True).__enter__()
+        network = self._apply_limits()
+        with contextlib.suppress(OSError):
+            os.write(status_fd, b"n" if network else b"y")
+        os.close(status_fd)
+
+    @staticmethod
+    def _reset_signals():
+        with contextlib.suppress(ValueError, OSError):
+            signal.set_wakeup_fd(-1)
+        for name in ("SIGINT", "SIGTERM", "SIGALRM", "SIGHUP", "SIGUSR1", "SIGUSR2",
+                     "SIGCHLD", "SIGXCPU"):
+            number = getattr(signal, name, None)
+            if number is not None:
+                with contextlib.suppress(ValueError, OSError):
+                    signal.signal(number, signal.SIG_DFL)
+        if hasattr(signal, "setitimer"):
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        with contextlib.suppress(Exception):
+            import faulthandler
+
+            faulthandler.disable()
+
+    @staticmethod
+    def _die_with_parent(parent_pid):
+        prctl = _load_prctl()
+        if prctl is not None:
+            prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent_pid:  # the parent is already gone
+            os._exit(0)
+
+    def _redirect_fds(self, out_fd, status_fd):
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, 0)
+        os.dup2(out_fd, 1)
+        os.dup2(out_fd, 2)
+        keep = sorted({0, 1, 2, self.req_fd, self.res_fd, status_fd})
+        start = 0
+        for fd in keep:
+            if start < fd:
+                os.closerange(start, fd)
+            start = fd + 1
+        os.closerange(start, max(start + 1, _max_fd()))
+        stream = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8",
+                                  errors="backslashreplace", line_buffering=True,
+                                  write_through=True)
+        sys.stdout = sys.stderr = sys.__stdout__ = sys.__stderr__ = stream
+        sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
+
+    @staticmethod
+    def _quiet_jupyter():
+        """Nothing the learner's code displays or sends may reach the kernel's sockets."""
+        import builtins
+
+        builtins.input = _no_input
+        ipython = sys.modules.get("IPython")
+        shell = ipython.get_ipython() if ipython is not None else None
+        if shell is None:
+            return
+        with contextlib.suppress(Exception):
+            from IPython.core.displaypub import DisplayPublisher
+
+            shell.display_pub = DisplayPublisher(shell=shell)  # prints text/plain instead
+        kernel = getattr(shell, "kernel", None)
+        session = getattr(kernel, "session", None)
+        if session is not None:
+            with contextlib.suppress(Exception):
+                session.send = lambda *args, **kwargs: None
+
+    def _apply_limits(self):
+        """Apply :class:`ChildLimits`; True if the network namespace was cut off."""
+        limits = self.limits
+        if limits.env is not None:
+            os.environ.clear()
+            os.environ.update({str(k): str(v) for k, v in limits.env.items()})
+        if limits.cwd is not None:
+            os.chdir(limits.cwd)
+        if limits.blas_threads:
+            _limit_blas_threads(int(limits.blas_threads))
+        network = _cut_network() if limits.no_network else False
+        if resource is not None:
+            _set_limit(resource.RLIMIT_CORE, 0)
+            if limits.cpu_seconds:
+                used = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+                soft = math.ceil(used + limits.cpu_seconds)
+                _set_limit(resource.RLIMIT_CPU, soft, soft + 2)
+            if limits.memory_bytes and hasattr(resource, "RLIMIT_AS"):
+                base = _address_space_bytes()
+                if base is not None:
+                    _set_limit(resource.RLIMIT_AS, base + int(limits.memory_bytes))
+        return network
+
+    # -- serving --------------------------------------------------------
+
+    def serve(self):
+        while True:
+            message = _read_message(self.req_fd, 1 << 34)
+            if message is None:
+                return
+            request = plain_data.decode(message, allow_functions=True, max_bytes=1 << 34)
+            response = self._handle(request)
+            try:
+                buffers = plain_data.encode(response, allow_functions=False)
+            except plain_data.PlainDataError as exc:
+                buffers = plain_data.encode({"kind": "ok", "value": {
+                    "reason": f"your function's result could not be sent back ({exc}).",
+                    "codes": ["dtype"]}})
+            sys.stdout.flush()
+            _write_all(self.res_fd, buffers)
+            if self.single_call:
+                return
+
+    def _handle(self, request):
+        if not isinstance(request, dict):
+            return {"kind": "crashed", "error": "bad request"}
+        if request.get("op") == "exec":
+            return self._run(lambda: exec(compile(request["source"], request["filename"],  # noqa: S102
+                                                  "exec"), self.namespace), (), "none", False)
+        name = request.get("name")
+        target = self.namespace.get(name) if isinstance(name, str) else None
+        if target is None:
+            return {"kind": "exception", "error": f"NameError: name {name!r} is not defined"}
+        if request.get("wrap"):
+            target = _wrapped(target, request["wrap"])
+        if request.get("args_from"):
+            args = tuple(plain_data.learner_copy(a) for a in self.namespace[request["args_from"]])
+        else:
+            args = tuple(request.get("args") or ())
+        output_names = tuple(request["output_names"]) if request.get("output_names") else None
+        conversion = request.get("conversion", "arrays")
+        if conversion == "arrays":
+            from .conversion import to_plain
+
+            def fn(*inputs):
+                return to_plain(target(*inputs), output_names)
+        elif conversion == "answer":
+            from .conversion import to_plain_answer
+
+            def fn(*inputs):
+                return to_plain_answer(target(*inputs))
+        else:
+            fn = target
+        return self._run(fn, args, conversion, bool(request.get("measure_memory")))
+
+    def _run(self, fn, args, conversion, measure_memory):
+        self.recorder.clear()
+        rss_before = None
+        if measure_memory:
+            _reset_peak_rss()
+            rss_before = _rss_bytes()
+        response = {"kind": "ok", "error": ""}
+        start = time.perf_counter()
+        try:
+            value, _ = run_watched(fn, args, sys.stdout)
+            if conversion == "none":
+                value = None
+            if isinstance(value, ConversionProblem):
+                value = {"reason": value.reason, "codes": list(value.codes),
+                         "component": value.component}
+            response["value"] = value
+        except KeyboardInterrupt:
+            response["kind"] = "interrupted"
+        except BaseException as exc:  # noqa: BLE001 - the learner's code may raise anything
+            response["kind"] = classify(exc)
+            response["error"] = describe_exception(exc)
+        response["seconds"] = time.perf_counter() - start
+        response["reference_calls"] = sorted(self.recorder.entries)
+        response["args_after"] = [a if isinstance(a, np.ndarray) and a.dtype.kind in "biufc"
+                                  else None for a in args]
+        response["rss_before"] = rss_before
+        return response
+
+
+def _wrapped(target, exercise_id):
+    """`target` turned into the function of exercise `exercise_id` (its ``wrap_answer``)."""
+    from .registry import get_exercise
+
+    wrap = getattr(get_exercise(str(exercise_id)), "wrap_answer", None)
+    if wrap is None:
+        return target
+
+    def wrapped(*args):
+        return wrap(target)(*args)
+
+    return wrapped
+
+
+def _max_fd():
+    try:
+        return min(os.sysconf("SC_OPEN_MAX"), 1 << 20)
+    except (ValueError, OSError):
+        return 4096
+
+
+def _set_limit(which, soft, hard=None):
+    """Lower a resource limit (never raise one above the current hard limit)."""
+    with contextlib.suppress(ValueError, OSError):
+        _, current_hard = resource.getrlimit(which)
+        hard = soft if hard is None else hard
+        if current_hard != resource.RLIM_INFINITY:
+            hard = min(hard, current_hard)
+            soft = min(soft, hard)
+        resource.setrlimit(which, (soft, hard))
+
+
+def _limit_blas_threads(n):
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                 "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS"):
+        os.environ[name] = str(n)
+    with contextlib.suppress(Exception):
+        import threadpoolctl
+
+        threadpoolctl.threadpool_limits(n)
+
+
+def _cut_network():
+    """Move into a new network namespace with no interfaces up (Linux); True if it worked."""
+    if not sys.platform.startswith("linux"):
+        return False
+    unshare = getattr(os, "unshare", None)
+    flags_net = getattr(os, "CLONE_NEWNET", 0x40000000)
+    flags_user = getattr(os, "CLONE_NEWUSER", 0x10000000)
+    for flags in (flags_net, flags_net | flags_user):
+        try:
+            if unshare is not None:
+                unshare(flags)
+                return True
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.unshare(flags) == 0:
+                return True
+        except (OSError, AttributeError):
+            continue
+    return False
+
+
+# ---------------------------------------------------------------------------
+# The executor of check()
+# ---------------------------------------------------------------------------
+
+_warned_fallback = []
+
+
+def _warn_fallback(exc):
+    if not _warned_fallback:
+        _warned_fallback.append(True)
+        warnings.warn(f"check() could not start a child process ({exc}); your code runs in this "
+                      "kernel instead (set BACKPROP_CHECK_ISOLATION=inprocess to silence this).",
+                      RuntimeWarning, stacklevel=4)
+
+
+class ChildExecutor:
+    """The executor of ``check()``: the learner's function runs in forked children.
+
+    One child serves every case of a check (forked at the first case, with
+    the learner's function in its memory); a case that measures memory, or
+    whose arguments are not plain data, gets a single-call child of its own.
+    After a timeout or a crash the next case starts a new child. Call
+    :meth:`close` when the check is over. If no child can be started, the
+    cases run in this process (:func:`~backprop_lib.grading.runner.run_case`),
+    with one warning.
+
+    Parameters
+    ----------
+    limits : ChildLimits, optional
+        Default :meth:`ChildLimits.for_check` for the first case's timeout.
+    """
+
+    def __init__(self, limits=None):
+        self.limits = limits
+        self._child = None
+        self._fn = None
+        self._in_process = False
+
+    def __call__(self, fn, args, *, timeout=None, output_names=None, measure_memory=False):
+        timeout = resolve_timeout(timeout)
+        if self._in_process:
+            return run_case(fn, args, timeout=timeout, output_names=output_names,
+                            measure_memory=measure_memory)
+        limits = self.limits or ChildLimits.for_check(timeout)
+        try:
+            if measure_memory or not plain_data.can_encode(tuple(args)):
+                with ChildProcess({"answer": fn, "args": tuple(args)}, limits,
+                                  single_call=True) as child:
+                    return child.call("answer", timeout=timeout, output_names=output_names,
+                                      measure_memory=measure_memory, args_from="args")
+            if self._child is None or not self._child.alive or self._fn is not fn:
+                self.close()
+                self._child, self._fn = ChildProcess({"answer": fn}, limits), fn
+            return self._child.call("answer", tuple(args), timeout=timeout,
+                                    output_names=output_names)
+        except ChildStartError as exc:
+            _warn_fallback(exc)
+            self._in_process = True
+            return run_case(fn, args, timeout=timeout, output_names=output_names,
+                            measure_memory=measure_memory)
+
+    def close(self):
+        """Stop the child serving this check, if any."""
+        if self._child is not None:
+            self._child.close()
+        self._child, self._fn = None, None
+
+
+def run_answer_in_child(fn, *, timeout):
+    """A question's answer ``fn()`` computed in a single-call child; None if none can start."""
+    try:
+        with ChildProcess({"answer": fn}, ChildLimits.for_check(timeout),
+                          single_call=True) as child:
+            return child.call("answer", (), timeout=timeout, conversion="answer")
+    except ChildStartError as exc:
+        _warn_fallback(exc)
+        return None
