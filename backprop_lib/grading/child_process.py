@@ -48,17 +48,20 @@ The interface (for ``check()``, the batch autograder and other tools)
         kills the child (also on ``with`` exit and when garbage-collected).
 
     After a timeout or a crash the child is gone (``alive`` is False) and
-    further requests end as ``"crashed"``; start a new one. With
-    ``single_call=True`` the child exits after its first request, and the
-    parent then reports the call's peak resident memory (``peak_bytes``,
-    relative to the child's memory when the call started), measured by the
-    kernel, which nothing in the child can switch off.
+    further requests end as ``"crashed"``; start a new one. A call with
+    ``measure_memory=True`` reports its peak resident memory (``peak_bytes``,
+    relative to the child's memory when the call started) as the kernel
+    records it: the parent reads the child's ``VmHWM`` in ``/proc`` (Linux), or,
+    for a child started with ``single_call=True`` (it exits after its first
+    request), ``wait4``'s resource usage. Nothing in the child, such as
+    ``tracemalloc.stop()``, changes what the kernel records.
 
     :class:`ChildExecutor` is the executor of ``check()`` (see
     :meth:`~backprop_lib.grading.numeric.NumericExercise.grade`): one child per
     check for all its cases (a new one after a timeout or a crash), and a
-    single-call child for a case that measures memory or whose arguments are
-    not plain data (they reach the child through the fork itself).
+    single-call child for a case whose arguments are not plain data (they
+    reach the child through the fork itself) or that measures memory where
+    ``/proc`` cannot.
 
 In the child
     It gets its own process group (the parent kills the group, so processes the
@@ -78,6 +81,8 @@ the in-process runner (:func:`~backprop_lib.grading.runner.run_case`).
 
 from __future__ import annotations
 
+import atexit
+import collections
 import contextlib
 import errno
 import gc
@@ -101,6 +106,7 @@ from .reference_calls import ReferenceRecorder
 from .runner import (
     OUTPUT_LIMIT,
     CallOutcome,
+    _CappedText,
     classify,
     describe_exception,
     resolve_timeout,
@@ -114,7 +120,7 @@ except ImportError:  # pragma: no cover - Windows
     resource = None
 
 __all__ = ["ChildLimits", "ChildProcess", "ChildExecutor", "ChildStartError",
-           "fork_available", "run_answer_in_child", "MEMORY_ENV_VAR"]
+           "fork_available", "peak_rss_is_resettable", "run_answer_in_child", "MEMORY_ENV_VAR"]
 
 MEMORY_ENV_VAR = "BACKPROP_CHECK_MEMORY_MB"
 DEFAULT_MEMORY_MB = 2048
@@ -213,36 +219,30 @@ def _load_prctl():
     return _PRCTL[0]
 
 
-def _write_all(fd, buffers, deadline=None):
-    """Write every buffer to `fd` (blocking, or polling until `deadline` if non-blocking)."""
+def _write_all(fd, buffers):
+    """Write every buffer to the blocking descriptor `fd`."""
     for buffer in buffers:
         view = memoryview(buffer).cast("B")
         while len(view):
-            try:
-                n = os.write(fd, view)
-            except BlockingIOError:
-                if deadline is None:
-                    raise
-                left = deadline - time.perf_counter()
-                if left <= 0:
-                    return False
-                poller = select.poll()
-                poller.register(fd, select.POLLOUT)
-                poller.poll(max(1, int(left * 1000)))
-                continue
-            view = view[n:]
-    return True
+            view = view[os.write(fd, view):]
 
 
-def _read_message(fd, max_bytes):
-    """Block until one whole message has arrived on `fd`; None at end of file."""
-    reader = plain_data.MessageReader(max_bytes)
-    while not reader.complete:
-        chunk = os.read(fd, _READ_CHUNK)
-        if not chunk:
-            return None
-        reader.feed(chunk)
-    return reader.message()
+class _Requests:
+    """The child's blocking reader of the parent's requests."""
+
+    def __init__(self, fd, max_bytes):
+        self.fd = fd
+        self.reader = plain_data.MessageReader(max_bytes)
+        self.ready = collections.deque()
+
+    def next(self):
+        """The next whole request message; None when the parent closed the pipe."""
+        while not self.ready:
+            chunk = os.read(self.fd, _READ_CHUNK)
+            if not chunk:
+                return None
+            self.ready.extend(self.reader.feed(chunk))
+        return self.ready.popleft()
 
 
 def _rss_bytes():
@@ -270,6 +270,35 @@ def _reset_peak_rss():
     with contextlib.suppress(OSError):
         with open("/proc/self/clear_refs", "w") as handle:
             handle.write("5")
+
+
+def _peak_rss(pid):
+    """The peak resident memory of process `pid` as the kernel records it (Linux), or None."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def peak_rss_is_resettable():
+    """True where a child can reset its peak-RSS record and the parent can read it (Linux)."""
+    if not _RESETTABLE:
+        ok = False
+        try:
+            with open("/proc/self/clear_refs", "w") as handle:
+                handle.write("5")
+            ok = _peak_rss(os.getpid()) is not None
+        except OSError:
+            ok = False
+        _RESETTABLE.append(ok)
+    return _RESETTABLE[0]
+
+
+_RESETTABLE = []
 
 
 def _maxrss_bytes(rusage):
@@ -313,19 +342,55 @@ class _Output:
 
 
 def _kill_group(pid):
+    """SIGKILL the child's process group (and the child). Only ever before it is reaped."""
     for kill in (os.killpg, os.kill):
         with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
             kill(pid, signal.SIGKILL)
 
 
+#: Children killed but not reaped yet: tearing down a copy of a large kernel takes a few
+#: milliseconds that a check need not wait for. Reaped at the next start and at exit.
+_UNREAPED = []
+
+
+def _reap_killed(block=False):
+    for pid in list(_UNREAPED):
+        try:
+            done, _ = os.waitpid(pid, 0 if block else os.WNOHANG)
+        except ChildProcessError:  # already reaped (by someone else)
+            done = pid
+        if done:
+            _UNREAPED.remove(pid)
+
+
+atexit.register(_reap_killed, True)
+
+
 def _finalize(pid, fds):
-    """Kill and reap a child that was never closed (garbage collection, interpreter exit)."""
+    """Kill a child that was never closed (garbage collection, interpreter exit)."""
     _kill_group(pid)
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, 0)
+    _UNREAPED.append(pid)
     for fd in fds:
         with contextlib.suppress(OSError):
             os.close(fd)
+
+
+class _Ticket:
+    """One submitted request and, once it is in, its CallOutcome."""
+
+    def __init__(self, request, output):
+        self.request = request
+        self.output = output  # file-descriptor-level output written while it ran
+        self.timeout = None
+        self.started = None  # when the child began it (perf_counter), if known
+        self.outcome = None
+
+
+def _joined(printed, raw, limit):
+    """What the call printed (captured in the child) plus raw descriptor-level output."""
+    text = printed + (("\n" if printed and not printed.endswith("\n") else "") + raw if raw
+                      else "")
+    return text if len(text) <= limit + 200 else text[:limit] + "\n... (more not shown)"
 
 
 class ChildProcess:
@@ -362,6 +427,7 @@ class ChildProcess:
     # -- starting -------------------------------------------------------
 
     def _start(self):
+        _reap_killed()
         ReferenceRecorder.prepare()
         _load_prctl()
         pipes = [os.pipe() for _ in range(4)]  # requests, responses, output, status
@@ -402,25 +468,23 @@ class ChildProcess:
         self._status_fd, self._network = st_r, None
         self._fds = (req_w, res_r, out_r, st_r)
         self._finalizer = weakref.finalize(self, _finalize, pid, self._fds)
-
-    def _await_start(self, seconds=_START_TIMEOUT):
-        """Wait until the child has finished its set-up; False if it died or hung."""
-        if self._network is None:
-            data = b""
-            poller = select.poll()
-            poller.register(self._status_fd, select.POLLIN)
-            if poller.poll(int(seconds * 1000)):
-                data = self._read_available(self._status_fd) or b""
-            self._network = data == b"n" if data else None
-            if not data:
-                self.close()
-                return False
-        return True
+        self._forked_at, self._ready_at = time.perf_counter(), None
+        self._outgoing, self._pending = collections.deque(), collections.deque()
+        self._reader = plain_data.MessageReader(self.limits.result_bytes)
+        self._out_open = True
+        self._stray_output = _Output(self.limits.output_chars)
 
     @property
     def network_isolated(self):
         """True if the child's network namespace was cut off (see ChildLimits.no_network)."""
-        return self._await_start() and bool(self._network)
+        deadline = time.perf_counter() + _START_TIMEOUT
+        try:
+            while self._network is None and self.alive and time.perf_counter() < deadline:
+                self._pump(deadline)
+        except KeyboardInterrupt:
+            self.close()
+            raise
+        return bool(self._network)
 
     # -- requests -------------------------------------------------------
 
@@ -430,7 +494,7 @@ class ChildProcess:
 
     def call(self, name, args=(), *, timeout=None, output_names=None, conversion="arrays",
              wrap=None, measure_memory=False, args_from=None):
-        """Call ``namespace[name](*args)`` in the child; see the module docstring.
+        """Call ``namespace[name](*args)`` in the child and wait for the outcome.
 
         Parameters
         ----------
@@ -438,15 +502,18 @@ class ChildProcess:
         args : tuple
             Plain data (see :mod:`~backprop_lib.grading.plain_data`).
         timeout : float, optional
-            Seconds; the child is killed after that.
+            Seconds, counted from when the child starts the call; it is killed after that.
         output_names : tuple of str or None
             For ``conversion="arrays"``: the outputs of a function returning several arrays.
         conversion : {"arrays", "answer", "none"}
         wrap : str or None
             Id of the exercise whose ``wrap_answer`` turns the named object into the function.
         measure_memory : bool
-            Reset the peak-memory record before the call (``peak_bytes`` is
-            reported by single-call children).
+            Reset the kernel's peak-memory record before the call and report the
+            call's peak (``peak_bytes``, relative to the child's resident memory
+            when the call started): read from ``/proc`` on Linux, else (single-call
+            children only) from ``wait4``'s resource usage. Submit nothing else
+            until its result is in.
         args_from : str or None
             Take the arguments (copies) from ``namespace[args_from]`` instead of `args`.
 
@@ -454,84 +521,205 @@ class ChildProcess:
         -------
         CallOutcome
         """
-        request = {"op": "call", "name": name, "args": None if args_from else tuple(args),
-                   "args_from": args_from, "output_names": list(output_names or ()) or None,
-                   "conversion": conversion, "wrap": wrap, "measure_memory": measure_memory}
-        return self._roundtrip(request, timeout)
+        ticket = self.submit(name, args, output_names=output_names, conversion=conversion,
+                             wrap=wrap, measure_memory=measure_memory, args_from=args_from)
+        return self.result(ticket, timeout)
 
     def run_code(self, source, *, timeout=None, filename="<cell>"):
         """Execute Python `source` in the child's namespace; a CallOutcome with value None."""
-        return self._roundtrip({"op": "exec", "source": str(source), "filename": str(filename)},
-                               timeout)
+        ticket = self._submit({"op": "exec", "source": str(source), "filename": str(filename)})
+        return self.result(ticket, timeout)
 
-    def _roundtrip(self, request, timeout):
-        timeout = resolve_timeout(timeout)
-        buffers = plain_data.encode(request)  # PlainDataError: the caller sent odd args
-        try:
-            started = self.alive and self._await_start()  # the time limit starts after set-up
-        except KeyboardInterrupt:
-            self.close()
-            raise
-        if not started:
-            return CallOutcome(kind="crashed", error="the child process is not running")
-        start = time.perf_counter()
-        deadline = start + timeout
-        output = _Output(self.limits.output_chars)
-        try:
-            sent = _write_all(self._req, buffers, deadline)
-            message = self._receive(deadline, output) if sent else None
-        except KeyboardInterrupt:
-            self.close()
-            raise
-        except plain_data.PlainDataError as exc:
-            self.close()
-            return CallOutcome(kind="ok", value=ConversionProblem(
-                f"your function's result could not be read ({exc})."), output=output.text(),
-                seconds=time.perf_counter() - start)
-        if message is None:
-            timed_out = time.perf_counter() >= deadline
-            self.close()
-            outcome = self._ending(timed_out, timeout)
+    def submit(self, name, args=(), *, output_names=None, conversion="arrays", wrap=None,
+               measure_memory=False, args_from=None):
+        """Queue a call (same parameters as :meth:`call`) without waiting for it.
+
+        The child works through queued calls in order while the caller does
+        something else; :meth:`result` then waits for one. Returns a ticket.
+
+        Raises
+        ------
+        PlainDataError
+            If `args` is not plain data.
+        """
+        return self._submit({"op": "call", "name": name,
+                             "args": None if args_from else tuple(args), "args_from": args_from,
+                             "output_names": list(output_names or ()) or None,
+                             "conversion": conversion, "wrap": wrap,
+                             "measure_memory": bool(measure_memory)})
+
+    def _submit(self, request):
+        buffers = plain_data.encode(request)
+        ticket = _Ticket(request, _Output(self.limits.output_chars))
+        if self.alive:
+            self._outgoing.extend(memoryview(b).cast("B") for b in buffers if len(b))
+            self._pending.append(ticket)
+            if self._ready_at is not None and len(self._pending) == 1:
+                ticket.started = time.perf_counter()
         else:
-            outcome, rss_before = self._outcome(message, request)
-            if self.single_call:
-                self.close()  # the child is done: kill its group, reap it, read its peak memory
-                if rss_before is not None and self.rusage is not None:
-                    outcome.peak_bytes = max(0, _maxrss_bytes(self.rusage) - rss_before)
-        outcome.output = output.text()
-        if not outcome.seconds:
-            outcome.seconds = time.perf_counter() - start
+            ticket.outcome = CallOutcome(kind="crashed", lost=True,
+                                         error="the child process is not running")
+        return ticket
+
+    def result(self, ticket, timeout=None):
+        """Wait for the outcome of `ticket` (from :meth:`submit`).
+
+        Its time limit `timeout` counts from when the child started it. If the
+        child ended (a timeout or crash of an earlier call), the outcome is a
+        ``"crashed"`` one with ``lost=True``: it never ran.
+        """
+        ticket.timeout = resolve_timeout(timeout)
+        try:
+            while ticket.outcome is None:
+                head = self._pending[0]
+                limit = head.timeout if head.timeout is not None else resolve_timeout(None)
+                if head.started is None:
+                    deadline = self._forked_at + _START_TIMEOUT + limit
+                else:
+                    deadline = head.started + limit
+                # A response already waiting in the pipe counts, even past the deadline.
+                moved = self._pump(deadline)
+                if head.outcome is None and not moved and time.perf_counter() >= deadline:
+                    self._end(head, timed_out=head.started is not None)
+        except KeyboardInterrupt:
+            self.close()
+            raise
+        outcome = ticket.outcome
         if outcome.kind == "interrupted":
             raise KeyboardInterrupt
         return outcome
 
-    def _receive(self, deadline, output):
-        """The child's response (bytes), or None if it ended or time ran out."""
-        reader = plain_data.MessageReader(self.limits.result_bytes)
+    # -- the parent's side of the pipes -----------------------------------
+
+    def _pump(self, deadline):
+        """Move bytes once: requests out, responses and output in (waiting until `deadline`).
+
+        Returns True if response bytes arrived.
+        """
         poller = select.poll()
+        if self._outgoing:
+            poller.register(self._req, select.POLLOUT)
         poller.register(self._res, select.POLLIN)
-        poller.register(self._out, select.POLLIN)
-        out_open = True
-        while True:
-            left = deadline - time.perf_counter()
-            if left <= 0:
-                return None
-            for fd, _ in poller.poll(max(1, math.ceil(left * 1000))):
-                if fd == self._out:
-                    data = self._read_available(self._out)
-                    if data:
-                        output.add(data)
-                    elif out_open:
-                        out_open = False
-                        poller.unregister(self._out)
-                    continue
-                data = self._read_available(self._res)
-                if not data:
-                    self._drain(output)
-                    return None
-                if reader.feed(data):
-                    self._drain(output)
-                    return reader.message()
+        if self._out_open:
+            poller.register(self._out, select.POLLIN)
+        if self._network is None:
+            poller.register(self._status_fd, select.POLLIN)
+        left = max(0.0, deadline - time.perf_counter())
+        moved = False
+        for fd, _ in poller.poll(math.ceil(left * 1000)):
+            if fd == self._req:
+                self._send_some()
+            elif fd == self._status_fd:
+                self._child_ready(self._read_available(self._status_fd) or b"")
+            elif fd == self._out:
+                data = self._read_available(self._out)
+                if data:
+                    self._output_target().add(data)
+                elif data == b"":
+                    self._out_open = False
+            elif self.alive:
+                self._receive_some()
+                moved = True
+            if not self.alive:
+                return moved
+        return moved
+
+    def _send_some(self):
+        while self._outgoing:
+            try:
+                n = os.write(self._req, self._outgoing[0])
+            except BlockingIOError:
+                return
+            except OSError:  # the child closed its end: it is ending
+                self._outgoing.clear()
+                return
+            if n < len(self._outgoing[0]):
+                self._outgoing[0] = self._outgoing[0][n:]
+                return
+            self._outgoing.popleft()
+
+    def _child_ready(self, data):
+        if not data:  # the child ended during its set-up
+            self._network = False
+            if self._pending:
+                self._end(self._pending[0], timed_out=False)
+            return
+        self._network = data == b"n"
+        self._ready_at = time.perf_counter()
+        if self._pending and self._pending[0].started is None:
+            self._pending[0].started = self._ready_at
+
+    def _output_target(self):
+        return self._pending[0].output if self._pending else self._stray_output
+
+    def _receive_some(self):
+        data = self._read_available(self._res)
+        if data is None:
+            return
+        if not data:  # end of file: the child ended during the call at the head
+            if self._pending:
+                self._end(self._pending[0], timed_out=False)
+            else:
+                self.close()
+            return
+        try:
+            messages = self._reader.feed(data)
+        except plain_data.PlainDataError as exc:
+            head = self._pending[0]
+            self.close()
+            head.outcome = CallOutcome(kind="ok", value=ConversionProblem(
+                f"your function's result could not be read ({exc})."), output=head.output.text())
+            self._lose_pending()
+            return
+        for message in messages:
+            if not self._pending:
+                break
+            self._finish(self._pending.popleft(), message)
+            if self._pending:
+                self._pending[0].started = time.perf_counter()
+
+    def _finish(self, ticket, message):
+        """Turn a response into the ticket's CallOutcome."""
+        while True:  # output the child wrote before answering is already in the pipe
+            data = self._read_available(self._out)
+            if not data:
+                break
+            ticket.output.add(data)
+        try:
+            outcome, rss_before, printed = self._outcome(message, ticket.request)
+        except plain_data.PlainDataError as exc:
+            outcome, rss_before, printed = CallOutcome(kind="ok", value=ConversionProblem(
+                f"your function's result could not be read ({exc}).")), None, ""
+        peak = _peak_rss(self.pid) if rss_before is not None else None
+        if self.single_call:
+            self.close(wait=rss_before is not None)  # the child is done
+            if rss_before is not None and peak is None and self.rusage is not None:
+                peak = _maxrss_bytes(self.rusage)
+        if peak is not None:
+            outcome.peak_bytes = max(0, peak - rss_before)
+        outcome.output = _joined(printed, ticket.output.text(), self.limits.output_chars)
+        ticket.outcome = outcome
+
+    def _end(self, ticket, timed_out):
+        """The child is gone or must go: `ticket` ends as a timeout, an exit or a crash."""
+        if timed_out:
+            self.close()
+            outcome = CallOutcome(kind="timeout", error=f"stopped after {ticket.timeout:g} s")
+        else:
+            self.close(wait=True)  # it is ending by itself: wait for its exit status
+            outcome = self._ending()
+        outcome.output = ticket.output.text()
+        ticket.outcome = outcome
+        self._lose_pending()
+
+    def _lose_pending(self):
+        """Every queued call the child will never run ends as a lost one."""
+        while self._pending:
+            ticket = self._pending.popleft()
+            if ticket.outcome is None:
+                ticket.outcome = CallOutcome(kind="crashed", lost=True,
+                                             error="the child process ended before this call")
+        self._outgoing.clear()
 
     @staticmethod
     def _read_available(fd):
@@ -542,15 +730,8 @@ class ChildProcess:
         except OSError:
             return b""
 
-    def _drain(self, output):
-        while True:
-            data = self._read_available(self._out)
-            if not data:
-                return
-            output.add(data)
-
     def _outcome(self, message, request):
-        """(CallOutcome, the child's resident bytes before the call) of a response, validated."""
+        """(CallOutcome, resident bytes before the call, printed text) of a response."""
         response = plain_data.decode(message, max_bytes=self.limits.result_bytes)
         if not isinstance(response, dict):
             response = {}
@@ -567,15 +748,15 @@ class ChildProcess:
         rss = response.get("rss_before")
         if kind == "ok":
             outcome.value = _plain_value(response.get("value"), request.get("conversion"))
-        return outcome, (rss if type(rss) is int else None)
+        printed = response.get("output")
+        return outcome, (rss if type(rss) is int else None), \
+            (printed if isinstance(printed, str) else "")
 
-    def _ending(self, timed_out, timeout):
-        """The CallOutcome when no response came: a timeout, an exit or a crash."""
-        if timed_out:
-            return CallOutcome(kind="timeout", error=f"stopped after {timeout:g} s")
+    def _ending(self):
+        """The CallOutcome of a child that ended without answering: an exit or a crash."""
         status = self.status
-        if status is None:
-            return CallOutcome(kind="crashed", error="the child process stopped answering")
+        if status is None or status < 0:
+            return CallOutcome(kind="crashed", error="the child process ended")
         if os.WIFSIGNALED(status):
             name = _signal_name(os.WTERMSIG(status))
             why = _SIGNAL_TEXT.get(name, name)
@@ -599,19 +780,25 @@ class ChildProcess:
         if pid:
             self.status, self.rusage = status, rusage
 
-    def close(self):
-        """Kill the child (and anything it started), reap it and release its pipes.
+    def close(self, wait=False):
+        """Kill the child (and anything it started) and release its pipes.
 
         The group is killed before the child is reaped, never after (its
-        process id could then belong to another process).
+        process id could then belong to another process). With ``wait=False``
+        a child that is still tearing itself down is reaped later (at the next
+        start, at exit); ``status`` and ``rusage`` are then left unset.
         """
         if self.pid is None:
             return
         if self.status is None:
             _kill_group(self.pid)
-            self._reap(block=True)
+            self._reap(block=wait)
+            if self.status is None:
+                _UNREAPED.append(self.pid)
+                self.status = -1
         if self._finalizer is not None:
             self._finalizer.detach()
+        self._lose_pending()
         for fd in self._fds:
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -764,8 +951,9 @@ class _Child:
     # -- serving --------------------------------------------------------
 
     def serve(self):
+        requests = _Requests(self.req_fd, 1 << 34)
         while True:
-            message = _read_message(self.req_fd, 1 << 34)
+            message = requests.next()
             if message is None:
                 return
             request = plain_data.decode(message, allow_functions=True, max_bytes=1 << 34)
@@ -776,7 +964,8 @@ class _Child:
                 buffers = plain_data.encode({"kind": "ok", "value": {
                     "reason": f"your function's result could not be sent back ({exc}).",
                     "codes": ["dtype"]}})
-            sys.stdout.flush()
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
             _write_all(self.res_fd, buffers)
             if self.single_call:
                 return
@@ -820,9 +1009,11 @@ class _Child:
             _reset_peak_rss()
             rss_before = _rss_bytes()
         response = {"kind": "ok", "error": ""}
+        sink = _CappedText(self.limits.output_chars)
         start = time.perf_counter()
         try:
-            value, _ = run_watched(fn, args, sys.stdout)
+            with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+                value, _ = run_watched(fn, args, sink)
             if conversion == "none":
                 value = None
             if isinstance(value, ConversionProblem):
@@ -835,6 +1026,7 @@ class _Child:
             response["kind"] = classify(exc)
             response["error"] = describe_exception(exc)
         response["seconds"] = time.perf_counter() - start
+        response["output"] = sink.getvalue()
         response["reference_calls"] = sorted(self.recorder.entries)
         response["args_after"] = [a if isinstance(a, np.ndarray) and a.dtype.kind in "biufc"
                                   else None for a in args]
@@ -921,16 +1113,29 @@ def _warn_fallback(exc):
                       RuntimeWarning, stacklevel=4)
 
 
+class _Planned:
+    """One case announced by :meth:`ChildExecutor.prepare`."""
+
+    def __init__(self, args, measure):
+        self.args = args
+        self.measure = measure
+        self.plain = plain_data.can_encode(tuple(args))
+        self.ticket = None
+
+
 class ChildExecutor:
     """The executor of ``check()``: the learner's function runs in forked children.
 
     One child serves every case of a check (forked at the first case, with
-    the learner's function in its memory); a case that measures memory, or
-    whose arguments are not plain data, gets a single-call child of its own.
-    After a timeout or a crash the next case starts a new child. Call
-    :meth:`close` when the check is over. If no child can be started, the
-    cases run in this process (:func:`~backprop_lib.grading.runner.run_case`),
-    with one warning.
+    the learner's function in its memory). When the grader announces the
+    cases first (:meth:`prepare`), they are queued to the child at once, so it
+    computes the next cases while the grader compares the last one; a case
+    that measures memory is queued alone. A case whose arguments are not
+    plain data, or that measures memory without a Linux ``/proc``, gets a
+    single-call child of its own. After a timeout or a crash the next case
+    starts a new child. Call :meth:`close` when the check is over. If no child
+    can be started, the cases run in this process
+    (:func:`~backprop_lib.grading.runner.run_case`), with one warning.
 
     Parameters
     ----------
@@ -943,29 +1148,75 @@ class ChildExecutor:
         self._child = None
         self._fn = None
         self._in_process = False
+        self._plan, self._plan_fn, self._plan_names = [], None, None
+
+    def prepare(self, fn, cases, *, output_names=None):
+        """Announce the calls to come: `cases` is a list of ``(args, measure_memory)``."""
+        self._plan = [_Planned(args, measure) for args, measure in cases]
+        self._plan_fn, self._plan_names = fn, output_names
 
     def __call__(self, fn, args, *, timeout=None, output_names=None, measure_memory=False):
         timeout = resolve_timeout(timeout)
         if self._in_process:
             return run_case(fn, args, timeout=timeout, output_names=output_names,
                             measure_memory=measure_memory)
-        limits = self.limits or ChildLimits.for_check(timeout)
         try:
-            if measure_memory or not plain_data.can_encode(tuple(args)):
-                with ChildProcess({"answer": fn, "args": tuple(args)}, limits,
-                                  single_call=True) as child:
-                    return child.call("answer", timeout=timeout, output_names=output_names,
-                                      measure_memory=measure_memory, args_from="args")
-            if self._child is None or not self._child.alive or self._fn is not fn:
-                self.close()
-                self._child, self._fn = ChildProcess({"answer": fn}, limits), fn
-            return self._child.call("answer", tuple(args), timeout=timeout,
-                                    output_names=output_names)
+            entry = self._queued(fn, args, output_names, measure_memory, timeout)
+            if entry is not None:
+                outcome = self._child.result(entry.ticket, timeout)
+                if not outcome.lost:
+                    return outcome
+            return self._direct(fn, args, timeout, output_names, measure_memory)
         except ChildStartError as exc:
             _warn_fallback(exc)
             self._in_process = True
             return run_case(fn, args, timeout=timeout, output_names=output_names,
                             measure_memory=measure_memory)
+
+    def _child_for(self, fn, timeout):
+        if self._child is None or not self._child.alive or self._fn is not fn:
+            self.close()
+            self._child = ChildProcess({"answer": fn},
+                                       self.limits or ChildLimits.for_check(timeout))
+            self._fn = fn
+        return self._child
+
+    def _queued(self, fn, args, output_names, measure_memory, timeout):
+        """The announced entry of this call, queued to the child (with the next ones), or None."""
+        if fn is not self._plan_fn or output_names != self._plan_names:
+            return None
+        index = next((i for i, e in enumerate(self._plan)
+                      if e.args is args and e.measure == bool(measure_memory)), None)
+        if index is None:
+            return None
+        entry = self._plan[index]
+        lost = entry.ticket is not None and entry.ticket.outcome is not None and \
+            entry.ticket.outcome.lost
+        if entry.ticket is None or lost:
+            for later in self._plan[index:]:
+                later.ticket = None
+            child = self._child_for(fn, timeout)
+            for k, later in enumerate(self._plan[index:]):
+                if not later.plain or (later.measure and (k > 0 or not peak_rss_is_resettable())):
+                    break
+                later.ticket = child.submit("answer", later.args, output_names=output_names,
+                                            measure_memory=later.measure)
+                if later.measure:
+                    break
+        return entry if entry.ticket is not None else None
+
+    def _direct(self, fn, args, timeout, output_names, measure_memory):
+        """One call, not queued: in the check's child, or in a single-call child."""
+        limits = self.limits or ChildLimits.for_check(timeout)
+        single = measure_memory and not peak_rss_is_resettable()
+        if single or not plain_data.can_encode(tuple(args)):
+            with ChildProcess({"answer": fn, "args": tuple(args)}, limits,
+                              single_call=True) as child:
+                return child.call("answer", timeout=timeout, output_names=output_names,
+                                  measure_memory=measure_memory, args_from="args")
+        return self._child_for(fn, timeout).call("answer", tuple(args), timeout=timeout,
+                                                 output_names=output_names,
+                                                 measure_memory=measure_memory)
 
     def close(self):
         """Stop the child serving this check, if any."""

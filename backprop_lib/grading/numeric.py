@@ -158,6 +158,9 @@ class NumericExercise(Exercise):
         deadline = start + BUDGET_FACTOR * per_call
         run = executor or default_executor()
         function = self._callable(answer)
+        if hasattr(run, "prepare"):  # an executor that can queue the cases ahead
+            run.prepare(function, [(c.args, c.memory_limit is not None) for c in public + hidden],
+                        output_names=self.output_names)
         try:
             for index, case in enumerate(public + hidden):
                 left = deadline - time.perf_counter()

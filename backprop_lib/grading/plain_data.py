@@ -293,7 +293,7 @@ def decode(data, *, allow_functions=False, max_bytes=1 << 30):
 
 
 class MessageReader:
-    """Collect the bytes of one message as they arrive (non-blocking reads).
+    """Split a byte stream into messages as the bytes arrive (non-blocking reads).
 
     Parameters
     ----------
@@ -304,40 +304,44 @@ class MessageReader:
 
     def __init__(self, max_bytes):
         self.max_bytes = max_bytes
-        self._parts = []
-        self._size = 0
+        self._buffer = bytearray()
         self._expected = None
 
     def feed(self, chunk):
-        """Add `chunk`; return True once the message is complete."""
-        self._parts.append(bytes(chunk))
-        self._size += len(chunk)
-        if self._expected is None and self._size >= HEADER_PREFIX:
-            head = b"".join(self._parts)
-            self._parts = [head]
-            (length,) = struct.unpack(">Q", head[:HEADER_PREFIX])
-            if length > _MAX_HEADER:
-                raise PlainDataError("bad header length")
-            if self._size >= HEADER_PREFIX + length:
-                try:
-                    header = json.loads(head[HEADER_PREFIX:HEADER_PREFIX + length])
-                    specs = header["arrays"]
-                except (ValueError, TypeError, KeyError, RecursionError) as exc:
-                    raise PlainDataError("bad header") from exc
-                if not isinstance(specs, list):
-                    raise PlainDataError("bad header")
-                total = sum(_array_spec(spec)[2] for spec in specs)
-                self._expected = HEADER_PREFIX + length + total
-        if self._expected is not None and self._expected > self.max_bytes:
-            raise PlainDataError(f"message too large ({self._expected} bytes)")
-        if self._size > self.max_bytes:
+        """Add `chunk`; return the list of messages it completed (often empty)."""
+        self._buffer += chunk
+        messages = []
+        while True:
+            if self._expected is None:
+                self._expected = self._message_size()
+                if self._expected is None:
+                    break
+            if len(self._buffer) < self._expected:
+                break
+            messages.append(bytes(self._buffer[:self._expected]))
+            del self._buffer[:self._expected]
+            self._expected = None
+        if len(self._buffer) > self.max_bytes:
             raise PlainDataError("message too large")
-        return self._expected is not None and self._size >= self._expected
+        return messages
 
-    @property
-    def complete(self):
-        return self._expected is not None and self._size >= self._expected
-
-    def message(self):
-        """The bytes received (call once :attr:`complete`)."""
-        return b"".join(self._parts)
+    def _message_size(self):
+        """Total size of the message at the start of the buffer, once its header is in."""
+        if len(self._buffer) < HEADER_PREFIX:
+            return None
+        (length,) = struct.unpack(">Q", self._buffer[:HEADER_PREFIX])
+        if length > _MAX_HEADER:
+            raise PlainDataError("bad header length")
+        if len(self._buffer) < HEADER_PREFIX + length:
+            return None
+        try:
+            header = json.loads(bytes(self._buffer[HEADER_PREFIX:HEADER_PREFIX + length]))
+            specs = header["arrays"]
+        except (ValueError, TypeError, KeyError, RecursionError) as exc:
+            raise PlainDataError("bad header") from exc
+        if not isinstance(specs, list):
+            raise PlainDataError("bad header")
+        size = HEADER_PREFIX + length + sum(_array_spec(spec)[2] for spec in specs)
+        if size > self.max_bytes:
+            raise PlainDataError(f"message too large ({size} bytes)")
+        return size

@@ -121,6 +121,9 @@ class CallOutcome:
     args_after : tuple
         For :func:`run_case`: the arguments as the learner's function left them
         (array arguments as arrays, others None), to detect inputs changed in place.
+    lost : bool
+        True if the call never ran: the child process queued to run it had
+        ended first (an earlier call timed out or crashed).
     """
 
     kind: str
@@ -131,6 +134,7 @@ class CallOutcome:
     seconds: float = 0.0
     peak_bytes: int | None = None
     args_after: tuple = ()
+    lost: bool = False
 
 
 # ---------------------------------------------------------------------------
