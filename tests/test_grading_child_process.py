@@ -220,7 +220,7 @@ def test_limits_environment_folder_cpu_memory_output(tmp_path):
         assert child.call("talk", conversion="none", timeout=5).output.endswith("not shown)")
         grab = child.call("grab", conversion="none", timeout=5)
         assert grab.kind == "exception" and "MemoryError" in grab.error
-        burn = child.call("burn", conversion="none", timeout=10)
+        burn = child.call("burn", conversion="none", timeout=120)  # 1 s of CPU, however loaded
         assert burn.kind == "crashed" and "CPU" in burn.error
     assert Path(tmp_path).exists()
 

@@ -378,3 +378,15 @@ def test_question_answers_with_hostile_methods_cannot_end_the_kernel():
         assert result.status == "error", str(result)
         assert "could not be read" in result.message
     still_works()
+
+
+def test_what_a_call_printed_before_its_time_ran_out_is_shown():
+    def debug_print_then_hang(z):
+        print("starting the loop")
+        os.write(2, b"raw descriptor output\n")
+        while True:
+            pass
+
+    result = check("softmax", debug_print_then_hang, timeout=0.5)
+    assert result.status == "timeout"
+    assert "starting the loop" in result.output and "raw descriptor output" in result.output

@@ -106,7 +106,6 @@ from .reference_calls import ReferenceRecorder
 from .runner import (
     OUTPUT_LIMIT,
     CallOutcome,
-    _CappedText,
     classify,
     describe_exception,
     resolve_timeout,
@@ -123,7 +122,7 @@ __all__ = ["ChildLimits", "ChildProcess", "ChildExecutor", "ChildStartError",
            "fork_available", "peak_rss_is_resettable", "run_answer_in_child", "MEMORY_ENV_VAR"]
 
 MEMORY_ENV_VAR = "BACKPROP_CHECK_MEMORY_MB"
-DEFAULT_MEMORY_MB = 2048
+DEFAULT_MEMORY_MB = 1024
 _KINDS = ("ok", "not_implemented", "exception", "exit", "crashed", "timeout", "interrupted")
 _READ_CHUNK = 1 << 20
 _CHILD_FAILED = 70  # exit status of a child whose own set-up or serving failed
@@ -312,6 +311,39 @@ def _signal_name(number):
         return f"signal {number}"
 
 
+#: Written by the child to its output pipe after each request, so that the parent can tell
+#: which call printed what even when several are queued.
+_END_OF_OUTPUT = b"\x00\x1b[backprop-check: end of call]\x00"
+
+
+class _OutputStream:
+    """The child's output pipe, split at end-of-call markers into one _Output per ticket."""
+
+    def __init__(self, stray):
+        self.waiting = collections.deque()  # tickets whose output is not complete yet
+        self.stray = stray
+        self._tail = b""
+
+    def add(self, data):
+        data = self._tail + data
+        while True:
+            cut = data.find(_END_OF_OUTPUT)
+            if cut < 0:
+                break
+            self._target().add(data[:cut])
+            if self.waiting:
+                self.waiting.popleft().output_done = True
+            data = data[cut + len(_END_OF_OUTPUT):]
+        keep = len(_END_OF_OUTPUT) - 1  # a marker may be split between two reads
+        partial = next((k for k in range(min(keep, len(data)), 0, -1)
+                        if _END_OF_OUTPUT.startswith(data[-k:])), 0)
+        self._target().add(data[:len(data) - partial])
+        self._tail = data[len(data) - partial:]
+
+    def _target(self):
+        return self.waiting[0].output if self.waiting else self.stray
+
+
 class _Output:
     """The child's stdout/stderr bytes for one request, first `limit` characters kept."""
 
@@ -380,17 +412,11 @@ class _Ticket:
 
     def __init__(self, request, output):
         self.request = request
-        self.output = output  # file-descriptor-level output written while it ran
+        self.output = output  # what it printed (the child's stdout and stderr)
+        self.output_done = False  # its end-of-call marker has been read
         self.timeout = None
         self.started = None  # when the child began it (perf_counter), if known
         self.outcome = None
-
-
-def _joined(printed, raw, limit):
-    """What the call printed (captured in the child) plus raw descriptor-level output."""
-    text = printed + (("\n" if printed and not printed.endswith("\n") else "") + raw if raw
-                      else "")
-    return text if len(text) <= limit + 200 else text[:limit] + "\n... (more not shown)"
 
 
 class ChildProcess:
@@ -472,7 +498,7 @@ class ChildProcess:
         self._outgoing, self._pending = collections.deque(), collections.deque()
         self._reader = plain_data.MessageReader(self.limits.result_bytes)
         self._out_open = True
-        self._stray_output = _Output(self.limits.output_chars)
+        self._output = _OutputStream(_Output(self.limits.output_chars))
 
     @property
     def network_isolated(self):
@@ -554,6 +580,7 @@ class ChildProcess:
         if self.alive:
             self._outgoing.extend(memoryview(b).cast("B") for b in buffers if len(b))
             self._pending.append(ticket)
+            self._output.waiting.append(ticket)
             if self._ready_at is not None and len(self._pending) == 1:
                 ticket.started = time.perf_counter()
         else:
@@ -614,7 +641,7 @@ class ChildProcess:
             elif fd == self._out:
                 data = self._read_available(self._out)
                 if data:
-                    self._output_target().add(data)
+                    self._output.add(data)
                 elif data == b"":
                     self._out_open = False
             elif self.alive:
@@ -649,9 +676,6 @@ class ChildProcess:
         if self._pending and self._pending[0].started is None:
             self._pending[0].started = self._ready_at
 
-    def _output_target(self):
-        return self._pending[0].output if self._pending else self._stray_output
-
     def _receive_some(self):
         data = self._read_available(self._res)
         if data is None:
@@ -680,16 +704,16 @@ class ChildProcess:
 
     def _finish(self, ticket, message):
         """Turn a response into the ticket's CallOutcome."""
-        while True:  # output the child wrote before answering is already in the pipe
+        while not ticket.output_done:  # the child wrote it, and its marker, before answering
             data = self._read_available(self._out)
             if not data:
                 break
-            ticket.output.add(data)
+            self._output.add(data)
         try:
-            outcome, rss_before, printed = self._outcome(message, ticket.request)
+            outcome, rss_before = self._outcome(message, ticket.request)
         except plain_data.PlainDataError as exc:
-            outcome, rss_before, printed = CallOutcome(kind="ok", value=ConversionProblem(
-                f"your function's result could not be read ({exc}).")), None, ""
+            outcome, rss_before = CallOutcome(kind="ok", value=ConversionProblem(
+                f"your function's result could not be read ({exc}).")), None
         peak = _peak_rss(self.pid) if rss_before is not None else None
         if self.single_call:
             self.close(wait=rss_before is not None)  # the child is done
@@ -697,7 +721,7 @@ class ChildProcess:
                 peak = _maxrss_bytes(self.rusage)
         if peak is not None:
             outcome.peak_bytes = max(0, peak - rss_before)
-        outcome.output = _joined(printed, ticket.output.text(), self.limits.output_chars)
+        outcome.output = ticket.output.text()
         ticket.outcome = outcome
 
     def _end(self, ticket, timed_out):
@@ -731,7 +755,7 @@ class ChildProcess:
             return b""
 
     def _outcome(self, message, request):
-        """(CallOutcome, resident bytes before the call, printed text) of a response."""
+        """(CallOutcome, the child's resident bytes before the call) of a response."""
         response = plain_data.decode(message, max_bytes=self.limits.result_bytes)
         if not isinstance(response, dict):
             response = {}
@@ -748,9 +772,7 @@ class ChildProcess:
         rss = response.get("rss_before")
         if kind == "ok":
             outcome.value = _plain_value(response.get("value"), request.get("conversion"))
-        printed = response.get("output")
-        return outcome, (rss if type(rss) is int else None), \
-            (printed if isinstance(printed, str) else "")
+        return outcome, (rss if type(rss) is int else None)
 
     def _ending(self):
         """The CallOutcome of a child that ended without answering: an exit or a crash."""
@@ -892,7 +914,8 @@ class _Child:
         os.dup2(null, 0)
         os.dup2(out_fd, 1)
         os.dup2(out_fd, 2)
-        keep = sorted({0, 1, 2, self.req_fd, self.res_fd, status_fd})
+        self.marker_fd = out_fd  # the same pipe, on a descriptor the learner does not know
+        keep = sorted({0, 1, 2, self.req_fd, self.res_fd, status_fd, out_fd})
         start = 0
         for fd in keep:
             if start < fd:
@@ -902,7 +925,7 @@ class _Child:
         stream = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8",
                                   errors="backslashreplace", line_buffering=True,
                                   write_through=True)
-        sys.stdout = sys.stderr = sys.__stdout__ = sys.__stderr__ = stream
+        sys.stdout = sys.stderr = sys.__stdout__ = sys.__stderr__ = self.stream = stream
         sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
 
     @staticmethod
@@ -1009,11 +1032,9 @@ class _Child:
             _reset_peak_rss()
             rss_before = _rss_bytes()
         response = {"kind": "ok", "error": ""}
-        sink = _CappedText(self.limits.output_chars)
         start = time.perf_counter()
         try:
-            with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-                value, _ = run_watched(fn, args, sink)
+            value, _ = run_watched(fn, args, self.stream)
             if conversion == "none":
                 value = None
             if isinstance(value, ConversionProblem):
@@ -1026,7 +1047,12 @@ class _Child:
             response["kind"] = classify(exc)
             response["error"] = describe_exception(exc)
         response["seconds"] = time.perf_counter() - start
-        response["output"] = sink.getvalue()
+        for stream in {id(s): s for s in (sys.stdout, sys.stderr, self.stream)}.values():
+            with contextlib.suppress(Exception):
+                stream.flush()
+        sys.stdout = sys.stderr = self.stream  # whatever the call did to them
+        with contextlib.suppress(OSError):
+            _write_all(self.marker_fd, [_END_OF_OUTPUT])
         response["reference_calls"] = sorted(self.recorder.entries)
         response["args_after"] = [a if isinstance(a, np.ndarray) and a.dtype.kind in "biufc"
                                   else None for a in args]
