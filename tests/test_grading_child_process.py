@@ -436,3 +436,49 @@ def test_on_python_312_a_loop_swallowing_every_exception_is_stopped_in_process(p
                        ("_run_with_alarm", "single"), ("_run_with_alarm", "nested")}, \
         done.stdout + done.stderr
     assert all(float(line.split()[2]) < 2 for line in lines if line)
+
+
+# ---------------------------------------------------------------------------
+# Grading answers that live in a child, by name (what the batch autograder does)
+# ---------------------------------------------------------------------------
+
+_SUBMISSION = textwrap.dedent("""
+    import numpy as np
+
+    def softmax(z):
+        e = np.exp(z - z.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+
+    def log_softmax(z):
+        return np.log(np.exp(z) / np.exp(z).sum(axis=0, keepdims=True))   # wrong axis
+
+    def softmax_vjp(s, g):
+        return np.stack([g[n] @ (np.diag(s[n]) - np.outer(s[n], s[n])) for n in range(len(s))])
+
+    def cross_entropy(logits, y):
+        import os
+        os._exit(0)
+""")
+
+
+@needs_fork
+def test_a_submissions_functions_are_graded_by_name_in_its_child(tmp_path):
+    from backprop_lib.grading.child_process import SandboxExecutor
+    from backprop_lib.grading.registry import get_exercise
+
+    limits = ChildLimits(memory_bytes=2**30, cpu_seconds=120, cwd=str(tmp_path),
+                         env={"PATH": os.environ.get("PATH", "")}, blas_threads=1)
+    with ChildProcess({"__name__": "__main__"}, limits) as child:
+        assert child.run_code(_SUBMISSION, timeout=30).kind == "ok"
+
+        def grade(exercise_id):
+            exercise = get_exercise(exercise_id)
+            return exercise.grade(exercise_id, executor=SandboxExecutor(child, exercise), seed=1)
+
+        assert grade("softmax").passed
+        wrong = grade("log_softmax")
+        assert wrong.status == "failed" and "wrong_axis" in wrong.diagnosis
+        assert "allocated" in grade("softmax_vjp").message  # memory measured in the child
+        assert grade("cross_entropy").status == "error"   # os._exit ended the child
+        assert not child.alive
+        assert grade("softmax").status == "error"         # its namespace is gone

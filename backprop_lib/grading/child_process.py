@@ -56,6 +56,9 @@ The interface (for ``check()``, the batch autograder and other tools)
     request), ``wait4``'s resource usage. Nothing in the child, such as
     ``tracemalloc.stop()``, changes what the kernel records.
 
+    :class:`SandboxExecutor` grades an answer that lives by name in such a
+    child: ``exercise.grade("softmax", executor=SandboxExecutor(child, exercise))``.
+
     :class:`ChildExecutor` is the executor of ``check()`` (see
     :meth:`~backprop_lib.grading.numeric.NumericExercise.grade`): one child per
     check for all its cases (a new one after a timeout or a crash), and a
@@ -118,7 +121,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     resource = None
 
-__all__ = ["ChildLimits", "ChildProcess", "ChildExecutor", "ChildStartError",
+__all__ = ["ChildLimits", "ChildProcess", "ChildExecutor", "SandboxExecutor", "ChildStartError",
            "fork_available", "peak_rss_is_resettable", "run_answer_in_child", "MEMORY_ENV_VAR"]
 
 MEMORY_ENV_VAR = "BACKPROP_CHECK_MEMORY_MB"
@@ -1249,6 +1252,39 @@ class ChildExecutor:
         if self._child is not None:
             self._child.close()
         self._child, self._fn = None, None
+
+
+class SandboxExecutor:
+    """Executor for answers that live by name in a :class:`ChildProcess` (the batch autograder).
+
+    ::
+
+        with ChildProcess({"__name__": "__main__"}, limits) as child:
+            child.run_code(submission_code, timeout=60)
+            exercise = get_exercise("softmax")
+            result = exercise.grade("softmax", executor=SandboxExecutor(child, exercise))
+
+    ``grade`` hands the answer (a name) through unchanged
+    (:attr:`applies_wrap_answer`); the child applies the exercise's
+    ``wrap_answer`` itself. The child is not restarted: after a timeout or a
+    crash its namespace is gone, and later calls end as ``"crashed"``.
+
+    Parameters
+    ----------
+    child : ChildProcess
+    exercise : NumericExercise
+    """
+
+    applies_wrap_answer = True
+
+    def __init__(self, child, exercise):
+        self.child = child
+        self.wrap = exercise.id if getattr(exercise, "wrap_answer", None) else None
+
+    def __call__(self, name, args, *, timeout=None, output_names=None, measure_memory=False):
+        return self.child.call(str(name), tuple(args), timeout=timeout,
+                               output_names=output_names, wrap=self.wrap,
+                               measure_memory=measure_memory)
 
 
 def run_answer_in_child(fn, *, timeout):

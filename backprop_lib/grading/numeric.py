@@ -137,7 +137,12 @@ class NumericExercise(Exercise):
             ``executor(answer, args, *, timeout, output_names, measure_memory)
             -> CallOutcome`` with plain arrays as its value; default
             :func:`~backprop_lib.grading.runner.default_executor` (closed after the
-            check). An executor passed in is not closed.
+            check). An executor passed in is not closed. Optional hooks: if it has
+            ``prepare(function, [(args, measure_memory), ...], output_names=...)``
+            it is told the cases first (to queue them); if its
+            ``applies_wrap_answer`` is true it receives `answer` itself and applies
+            :attr:`wrap_answer` where the answer lives (e.g.
+            :class:`~backprop_lib.grading.child_process.SandboxExecutor`).
 
         Returns
         -------
@@ -157,7 +162,9 @@ class NumericExercise(Exercise):
         per_call = resolve_timeout(timeout)
         deadline = start + BUDGET_FACTOR * per_call
         run = executor or default_executor()
-        function = self._callable(answer)
+        # An executor whose answers live elsewhere (a name in the autograder's child) applies
+        # wrap_answer there; every other executor gets the function to call on the args.
+        function = answer if getattr(run, "applies_wrap_answer", False) else self._callable(answer)
         if hasattr(run, "prepare"):  # an executor that can queue the cases ahead
             run.prepare(function, [(c.args, c.memory_limit is not None) for c in public + hidden],
                         output_names=self.output_names)
