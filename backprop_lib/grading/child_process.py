@@ -203,22 +203,48 @@ class ChildLimits:
 # Small OS helpers
 # ---------------------------------------------------------------------------
 
-_PRCTL = []
+_LIBC = []
 
 
-def _load_prctl():
-    """libc's prctl on Linux (loaded in the parent, before forking), else None."""
-    if not _PRCTL:
-        function = None
+def _libc():
+    """The C library on Linux (loaded in the parent, before forking), else None."""
+    if not _LIBC:
+        libc = None
         if sys.platform.startswith("linux"):
             try:
                 import ctypes
 
-                function = ctypes.CDLL(None, use_errno=True).prctl
-            except (ImportError, OSError, AttributeError):
-                function = None
-        _PRCTL.append(function)
-    return _PRCTL[0]
+                libc = ctypes.CDLL(None, use_errno=True)
+            except (ImportError, OSError):
+                libc = None
+        _LIBC.append(libc)
+    return _LIBC[0]
+
+
+def _load_prctl():
+    """libc's prctl on Linux, else None."""
+    return getattr(_libc(), "prctl", None)
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def _fresh_pages_for_large_blocks():
+    """Make every large allocation from now on touch new pages (glibc), so that RSS shows it.
+
+    The child starts with the kernel's heap, whose free memory may be resident
+    (a notebook that built big arrays before), and glibc raises its mmap
+    threshold after large blocks are freed; a Jacobian could then reuse
+    resident pages and never show in the peak RSS. Pinning the thresholds at
+    128 KiB and trimming the heap makes each block of 128 KiB or more a fresh
+    mapping that is unmapped when freed.
+    """
+    libc = _libc()
+    if libc is None or not hasattr(libc, "mallopt") or not hasattr(libc, "malloc_trim"):
+        return
+    libc.mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
+    libc.mallopt(_M_TRIM_THRESHOLD, 128 * 1024)
+    libc.malloc_trim(0)
 
 
 def _write_all(fd, buffers):
@@ -458,7 +484,7 @@ class ChildProcess:
     def _start(self):
         _reap_killed()
         ReferenceRecorder.prepare()
-        _load_prctl()
+        _libc()
         pipes = [os.pipe() for _ in range(4)]  # requests, responses, output, status
         (req_r, req_w), (res_r, res_w), (out_r, out_w), (st_r, st_w) = pipes
         parent_pid, from_main = os.getpid(), threading.current_thread() is threading.main_thread()
@@ -1032,6 +1058,7 @@ class _Child:
         self.recorder.clear()
         rss_before = None
         if measure_memory:
+            _fresh_pages_for_large_blocks()
             _reset_peak_rss()
             rss_before = _rss_bytes()
         response = {"kind": "ok", "error": ""}
