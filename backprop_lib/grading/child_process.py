@@ -427,8 +427,40 @@ def _reap_killed(block=False):
 atexit.register(_reap_killed, True)
 
 
+class _GcFreeze:
+    """Keep the parent's objects out of its garbage collector while children live.
+
+    A full collection touches every object, so while a child shares the
+    parent's memory it would copy nearly every page (copy-on-write), in the
+    parent and, for the same reason, in the child. ``gc.freeze()`` before each
+    fork moves the existing objects to a permanent generation; the last child
+    to go gives them back. A freeze the program made itself is left alone.
+    """
+
+    def __init__(self):
+        self.children = 0
+        self.ours = False
+
+    def hold(self):
+        if self.children == 0:
+            self.ours = hasattr(gc, "freeze") and gc.get_freeze_count() == 0
+        if self.ours:
+            gc.freeze()
+        self.children += 1
+
+    def release(self):
+        self.children = max(0, self.children - 1)
+        if self.children == 0 and self.ours:
+            gc.unfreeze()
+            self.ours = False
+
+
+_GC_FREEZE = _GcFreeze()
+
+
 def _finalize(pid, fds):
     """Kill a child that was never closed (garbage collection, interpreter exit)."""
+    _GC_FREEZE.release()
     _kill_group(pid)
     _UNREAPED.append(pid)
     for fd in fds:
@@ -488,22 +520,18 @@ class ChildProcess:
         pipes = [os.pipe() for _ in range(4)]  # requests, responses, output, status
         (req_r, req_w), (res_r, res_w), (out_r, out_w), (st_r, st_w) = pipes
         parent_pid, from_main = os.getpid(), threading.current_thread() is threading.main_thread()
-        freeze = hasattr(gc, "freeze") and gc.get_freeze_count() == 0
         try:
             with warnings.catch_warnings():
                 # Python 3.12+ warns when a process with threads (a Jupyter kernel) forks;
                 # the child below never touches the other threads' state.
                 warnings.simplefilter("ignore", DeprecationWarning)
-                if freeze:
-                    gc.freeze()  # the child's garbage collector leaves the parent's objects alone
+                _GC_FREEZE.hold()
                 pid = os.fork()
         except OSError as exc:
+            _GC_FREEZE.release()
             for fd in (fd for pair in pipes for fd in pair):
                 os.close(fd)
             raise ChildStartError(exc.errno, f"could not start a child process: {exc}") from exc
-        finally:
-            if freeze and os.getpid() == parent_pid:
-                gc.unfreeze()
         if pid == 0:  # the child: never return into the caller
             code = 0
             try:
@@ -586,11 +614,13 @@ class ChildProcess:
         return self.result(ticket, timeout)
 
     def submit(self, name, args=(), *, output_names=None, conversion="arrays", wrap=None,
-               measure_memory=False, args_from=None):
+               measure_memory=False, args_from=None, last=False):
         """Queue a call (same parameters as :meth:`call`) without waiting for it.
 
         The child works through queued calls in order while the caller does
-        something else; :meth:`result` then waits for one. Returns a ticket.
+        something else; :meth:`result` then waits for one. With ``last=True``
+        the child exits once it has answered (nothing more will be asked), which
+        spares both processes copying shared memory. Returns a ticket.
 
         Raises
         ------
@@ -601,7 +631,7 @@ class ChildProcess:
                              "args": None if args_from else tuple(args), "args_from": args_from,
                              "output_names": list(output_names or ()) or None,
                              "conversion": conversion, "wrap": wrap,
-                             "measure_memory": bool(measure_memory)})
+                             "measure_memory": bool(measure_memory), "last": bool(last)})
 
     def _submit(self, request):
         buffers = plain_data.encode(request)
@@ -744,8 +774,11 @@ class ChildProcess:
             outcome, rss_before = CallOutcome(kind="ok", value=ConversionProblem(
                 f"your function's result could not be read ({exc}).")), None
         peak = _peak_rss(self.pid) if rss_before is not None else None
-        if self.single_call:
-            self.close(wait=rss_before is not None)  # the child is done
+        ending = self.single_call or ticket.request.get("last")
+        if ending or (rss_before is not None and peak is None):
+            # The child is done (or already gone, so /proc no longer has its peak): reap it,
+            # waiting for it if its peak memory must come from wait4's resource usage.
+            self.close(wait=rss_before is not None and peak is None)
             if rss_before is not None and peak is None and self.rusage is not None:
                 peak = _maxrss_bytes(self.rusage)
         if peak is not None:
@@ -847,8 +880,8 @@ class ChildProcess:
             if self.status is None:
                 _UNREAPED.append(self.pid)
                 self.status = -1
-        if self._finalizer is not None:
-            self._finalizer.detach()
+        if self._finalizer is not None and self._finalizer.detach() is not None:
+            _GC_FREEZE.release()
         self._lose_pending()
         for fd in self._fds:
             with contextlib.suppress(OSError):
@@ -1019,7 +1052,7 @@ class _Child:
             with contextlib.suppress(Exception):
                 sys.stdout.flush()
             _write_all(self.res_fd, buffers)
-            if self.single_call:
+            if self.single_call or (isinstance(request, dict) and request.get("last")):
                 return
 
     def _handle(self, request):
@@ -1256,7 +1289,8 @@ class ChildExecutor:
                 if not later.plain or (later.measure and (k > 0 or not peak_rss_is_resettable())):
                     break
                 later.ticket = child.submit("answer", later.args, output_names=output_names,
-                                            measure_memory=later.measure)
+                                            measure_memory=later.measure,
+                                            last=later is self._plan[-1] and not later.measure)
                 if later.measure:
                     break
         return entry if entry.ticket is not None else None
