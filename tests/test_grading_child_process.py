@@ -482,3 +482,28 @@ def test_a_submissions_functions_are_graded_by_name_in_its_child(tmp_path):
         assert grade("cross_entropy").status == "error"   # os._exit ended the child
         assert not child.alive
         assert grade("softmax").status == "error"         # its namespace is gone
+
+
+@needs_fork
+def test_a_call_outside_the_announced_cases_does_not_wait_behind_them():
+    from backprop_lib.grading.child_process import ChildExecutor
+
+    def slow_on_big(z):
+        if z.size > 10:
+            time.sleep(2)
+        return z * 2
+
+    executor = ChildExecutor()
+    cases = [(np.ones(3),), (np.ones(100),), (np.ones(100),), (np.ones(100),)]
+    executor.prepare(slow_on_big, [(args, False) for args in cases])
+    try:
+        first = executor(slow_on_big, cases[0], timeout=5)
+        assert first.kind == "ok" and first.value[0].tolist() == [2.0, 2.0, 2.0]
+        start = time.perf_counter()  # the grader now probes with inputs of its own
+        probe = executor(slow_on_big, (np.arange(4.0),), timeout=5)
+        assert probe.kind == "ok" and probe.value[0].tolist() == [0.0, 2.0, 4.0, 6.0]
+        assert time.perf_counter() - start < 1.5
+        last = executor(slow_on_big, cases[3], timeout=5)  # announced, asked again later
+        assert last.kind == "ok"
+    finally:
+        executor.close()

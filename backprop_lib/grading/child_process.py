@@ -440,19 +440,22 @@ class _GcFreeze:
     def __init__(self):
         self.children = 0
         self.ours = False
+        self.lock = threading.Lock()
 
     def hold(self):
-        if self.children == 0:
-            self.ours = hasattr(gc, "freeze") and gc.get_freeze_count() == 0
-        if self.ours:
-            gc.freeze()
-        self.children += 1
+        with self.lock:
+            if self.children == 0:
+                self.ours = hasattr(gc, "freeze") and gc.get_freeze_count() == 0
+            if self.ours:
+                gc.freeze()
+            self.children += 1
 
     def release(self):
-        self.children = max(0, self.children - 1)
-        if self.children == 0 and self.ours:
-            gc.unfreeze()
-            self.ours = False
+        with self.lock:
+            self.children = max(0, self.children - 1)
+            if self.children == 0 and self.ours:
+                gc.unfreeze()
+                self.ours = False
 
 
 _GC_FREEZE = _GcFreeze()
@@ -556,6 +559,7 @@ class ChildProcess:
         self._reader = plain_data.MessageReader(self.limits.result_bytes)
         self._out_open = True
         self._output = _OutputStream(_Output(self.limits.output_chars))
+        self._last_sent = False
 
     @property
     def network_isolated(self):
@@ -574,6 +578,16 @@ class ChildProcess:
     @property
     def alive(self):
         return self.pid is not None and self.status is None
+
+    @property
+    def accepting(self):
+        """True while the child runs and has not been sent its ``last`` request."""
+        return self.alive and not self._last_sent
+
+    @property
+    def queued(self):
+        """How many submitted requests have no outcome yet."""
+        return len(self._pending)
 
     def call(self, name, args=(), *, timeout=None, output_names=None, conversion="arrays",
              wrap=None, measure_memory=False, args_from=None):
@@ -636,7 +650,8 @@ class ChildProcess:
     def _submit(self, request):
         buffers = plain_data.encode(request)
         ticket = _Ticket(request, _Output(self.limits.output_chars))
-        if self.alive:
+        if self.accepting:
+            self._last_sent = bool(request.get("last"))
             self._outgoing.extend(memoryview(b).cast("B") for b in buffers if len(b))
             self._pending.append(ticket)
             self._output.waiting.append(ticket)
@@ -1263,7 +1278,7 @@ class ChildExecutor:
                             measure_memory=measure_memory)
 
     def _child_for(self, fn, timeout):
-        if self._child is None or not self._child.alive or self._fn is not fn:
+        if self._child is None or not self._child.accepting or self._fn is not fn:
             self.close()
             self._child = ChildProcess({"answer": fn},
                                        self.limits or ChildLimits.for_check(timeout))
@@ -1296,7 +1311,13 @@ class ChildExecutor:
         return entry if entry.ticket is not None else None
 
     def _direct(self, fn, args, timeout, output_names, measure_memory):
-        """One call, not queued: in the check's child, or in a single-call child."""
+        """One call, not queued: in the check's child, or in a single-call child.
+
+        A call outside the announced cases (a diagnostic probe after a failure)
+        must not wait behind cases still queued to the child: that child goes.
+        """
+        if self._child is not None and self._child.queued:
+            self.close()
         limits = self.limits or ChildLimits.for_check(timeout)
         single = measure_memory and not peak_rss_is_resettable()
         if single or not plain_data.can_encode(tuple(args)):
