@@ -25,6 +25,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from process_helpers import wait_until_gone
 
 from backprop_lib.grading import child_process as child_module
 from backprop_lib.grading import deadlines, plain_data
@@ -325,19 +326,7 @@ def test_a_child_dies_with_its_parent(tmp_path):
         os._exit(0)   # the parent dies without closing the child
     """))
     subprocess.run([sys.executable, str(script)], timeout=60, check=True)
-    pid = int(pid_file.read_text())
-    deadline = time.time() + 5
-    while time.time() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        with open(f"/proc/{pid}/status") as handle:
-            if "\nState:\tZ" in handle.read():
-                break
-        time.sleep(0.05)
-    else:
-        raise AssertionError("the orphaned child is still running")
+    assert wait_until_gone(int(pid_file.read_text()), 5), "the orphaned child still runs"
 
 
 # ---------------------------------------------------------------------------
