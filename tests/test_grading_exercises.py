@@ -237,6 +237,11 @@ def test_reference_function_passes(exercise_id):
     """The library's own implementation passes (when it is not flagged as the reference)."""
     exercise = get_exercise(exercise_id)
     outcome = exercise.grade(lambda *args: exercise.reference(*args), timeout=5, seed=3)
+    if exercise_id == "numerical_gradient":
+        # The true gradients of its test functions exist only in the grader: the function
+        # the learner receives is a plain function, so the reference cannot run there.
+        assert outcome.status == "error" and "KeyError" in outcome.message, str(outcome)
+        return
     # The reference lives in backprop_lib.functional for most exercises, which
     # the grader rightly flags as "uses_reference"; values must be right either way.
     assert outcome.status == "passed" or outcome.diagnosis == ["uses_reference"], str(outcome)
@@ -657,18 +662,19 @@ def test_hidden_cases_change_with_the_seed_and_cover_awkward_inputs():
     assert any(a.flags.f_contiguous and not a.flags.c_contiguous for a in arrays)
 
 
-def test_learner_receives_inputs_in_the_case_layout():
-    seen = []
+def test_learner_receives_inputs_in_the_case_layout(tmp_path):
+    # The learner's code may run in a child process: it reports through a file, not a list.
+    log = tmp_path / "seen.txt"
 
     def spy(z):
-        seen.append((z.flags.c_contiguous, z.flags.f_contiguous, z.dtype))
+        with open(log, "a", encoding="utf-8") as handle:
+            handle.write(f"{z.flags.c_contiguous} {z.flags.f_contiguous} {z.dtype}\n")
         return _stable_softmax(z)
 
     assert grade("softmax", spy, seed=4).passed
-    assert (False, False, np.dtype(np.float64)) in seen or (False, False,
-                                                            np.dtype(np.float32)) in seen
-    assert (False, True, np.dtype(np.float64)) in seen or (False, True,
-                                                           np.dtype(np.float32)) in seen
+    seen = {tuple(line.split()) for line in log.read_text(encoding="utf-8").splitlines()}
+    assert {("False", "False", "float64"), ("False", "False", "float32")} & seen
+    assert {("False", "True", "float64"), ("False", "True", "float32")} & seen
 
 
 def test_float32_answers_are_accepted_and_float64_too():

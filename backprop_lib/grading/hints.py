@@ -2,8 +2,9 @@
 
 How far a learner has got is stored with their progress, so it survives a
 kernel restart. After the last hint, ``hint`` keeps showing the last one and
-says so; ``hint(exercise_id, 1)`` shows a particular hint again. If the
-progress file cannot be written, hints still advance within the session.
+says so; ``hint(exercise_id, 1)`` shows a particular hint again (a number that
+is not a whole number shows the next one). If the progress file cannot be
+read or written, hints still advance within the session.
 """
 
 from __future__ import annotations
@@ -55,8 +56,12 @@ def hint(exercise_id, number=None):
         also = f" Did you mean {', '.join(repr(m) for m in matches)}?" if matches else ""
         return Hint(f"There is no exercise called {exercise_id!r}.{also}")
     hints = exercise.hints
+    try:
+        number = None if number is None else int(number)
+    except (TypeError, ValueError, OverflowError):
+        number = None  # not a hint number: show the next hint
     if number is not None:
-        index = min(max(int(number), 1), len(hints))
+        index = min(max(number, 1), len(hints))
     else:
         key = (str(_progress.progress_path()), exercise.id)
         seen = max(_progress.hints_seen(exercise.id), _seen_this_session.get(key, 0))

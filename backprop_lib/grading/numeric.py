@@ -3,10 +3,11 @@
 For every case (public first, then hidden) :meth:`NumericExercise.grade`
 
 1. hands the learner's function and the case's inputs to an *executor*
-   (default :func:`~backprop_lib.grading.runner.run_case`), which calls it on
-   copies under the time limit, with prints captured and calls into the
-   reference watched, and returns plain arrays
-   (:mod:`~backprop_lib.grading.conversion`);
+   (default :func:`~backprop_lib.grading.runner.default_executor`: a forked
+   child process on Linux, :func:`~backprop_lib.grading.runner.run_case` in this
+   process elsewhere), which calls it on copies under the time limit, with
+   prints captured and calls into the reference watched, and returns plain
+   arrays (:mod:`~backprop_lib.grading.conversion`);
 2. checks the kind of data (``dtype``), then the shape (``shape``), then
    the values against the reference, with tolerances set by the input dtype;
 3. on a mismatch or an exception, names the mistake
@@ -23,6 +24,9 @@ and CONTRIBUTING.md, "Adding an exercise").
 
 The first failing case decides the result (all or nothing). Each call has the
 time limit ``timeout``; the whole check has :data:`BUDGET_FACTOR` times that.
+The grader's own work runs under a known floating-point state
+(:func:`~backprop_lib.grading.runner.known_float_state`), whatever ``np.seterr``
+or warning filters the learner set.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from .feedback import CheckResult, explanations_for
 from .mistakes import WrongVariant
 from .probes import DIAGNOSIS_BUDGET, run_probes
 from .registry import Exercise
-from .runner import resolve_timeout, run_case
+from .runner import default_executor, known_float_state, resolve_timeout
 from .transforms import close_enough
 
 __all__ = ["NumericExercise", "TOLERANCES"]
@@ -151,6 +155,7 @@ class NumericExercise(Exercise):
 
     # -- the public entry point -------------------------------------------
 
+    @known_float_state
     def grade(self, answer, *, timeout=None, seed=None, executor=None):
         """Check the learner's function `answer`; never raises for its behaviour.
 
@@ -166,7 +171,13 @@ class NumericExercise(Exercise):
         executor : callable, optional
             ``executor(answer, args, *, timeout, output_names, measure_memory)
             -> CallOutcome`` with plain arrays as its value; default
-            :func:`~backprop_lib.grading.runner.run_case` (this process).
+            :func:`~backprop_lib.grading.runner.default_executor` (closed after the
+            check). An executor passed in is not closed. Optional hooks: if it has
+            ``prepare(function, [(args, measure_memory), ...], output_names=...)``
+            it is told the cases first (to queue them); if its
+            ``applies_wrap_answer`` is true it receives `answer` itself and applies
+            :attr:`wrap_answer` where the answer lives (e.g.
+            :class:`~backprop_lib.grading.child_process.SandboxExecutor`).
 
         Returns
         -------
@@ -185,18 +196,28 @@ class NumericExercise(Exercise):
         hidden = list(self.hidden_cases(np.random.default_rng(seed)))
         per_call = resolve_timeout(timeout)
         deadline = start + BUDGET_FACTOR * per_call
-        for index, case in enumerate(public + hidden):
-            left = deadline - time.perf_counter()
-            if left <= 0:
-                return _over_budget(index, len(public), len(hidden), per_call, base)
-            result = self._grade_case(self._callable(answer), case, index, len(public),
-                                      len(hidden), min(per_call, left), base,
-                                      executor or run_case)
-            if result is not None and result.status == "timeout" and left < per_call:
-                return _over_budget(index, len(public), len(hidden), per_call, base)
-            if result is not None:
-                result.seconds = time.perf_counter() - start
-                return result
+        run = executor or default_executor()
+        # An executor whose answers live elsewhere (a name in the autograder's child) applies
+        # wrap_answer there; every other executor gets the function to call on the args.
+        function = answer if getattr(run, "applies_wrap_answer", False) else self._callable(answer)
+        if hasattr(run, "prepare"):  # an executor that can queue the cases ahead
+            run.prepare(function, [(c.args, c.memory_limit is not None) for c in public + hidden],
+                        output_names=self.output_names)
+        try:
+            for index, case in enumerate(public + hidden):
+                left = deadline - time.perf_counter()
+                if left <= 0:
+                    return _over_budget(index, len(public), len(hidden), per_call, base)
+                result = self._grade_case(function, case, index, len(public), len(hidden),
+                                          min(per_call, left), base, run)
+                if result is not None and result.status == "timeout" and left < per_call:
+                    return _over_budget(index, len(public), len(hidden), per_call, base)
+                if result is not None:
+                    result.seconds = time.perf_counter() - start
+                    return result
+        finally:
+            if executor is None and hasattr(run, "close"):
+                run.close()
         tested = self._tested(public, hidden)
         return CheckResult(
             status="passed", passed=True, score=self.points, tested=tested,
@@ -492,9 +513,15 @@ def _unfinished(outcome, where, common):
             f"{where}. Look for a loop that never ends, or pass a larger timeout=... to "
             "check()."), **common)
     if outcome.kind == "exit":
+        how = outcome.error if outcome.error.startswith("ended") else "called exit() or sys.exit()"
         return CheckResult(status="error", passed=False, score=0.0, error=outcome.error,
-                           message=f"Your function called exit() or sys.exit() on {where}; "
-                                   "return the result instead.", **common)
+                           message=f"Your function {how} on {where}; return the result "
+                                   "instead.", **common)
+    if outcome.kind == "crashed":
+        return CheckResult(status="error", passed=False, score=0.0, error=outcome.error,
+                           message=f"Your function crashed on {where}: {outcome.error}. The "
+                                   "kernel is fine; look for code that ends the process.",
+                           **common)
     first_line = outcome.error.splitlines()[0]
     return CheckResult(status="error", passed=False, score=0.0, error=outcome.error,
                        message=f"Your function raised {first_line} on {where}."

@@ -23,7 +23,11 @@ What counts as the same answer
 
 Answers may also be a function returning the answer: a stub raising
 NotImplementedError, or the values ``None`` / ``...``, count as "not attempted",
-so a student notebook runs through before the learner has answered.
+so a student notebook runs through before the learner has answered. A function
+answer, or a value that is not plain built-in data (an object whose
+``__index__`` or ``__array__`` is the learner's code), is read where the
+learner's code runs (:func:`~backprop_lib.grading.runner.run_answer`: a child
+process by default), so it cannot hang or end the kernel.
 
 Adding a question (notebook authors)
     1. Compute the hash of the correct answer in a terminal (it is printed,
@@ -51,9 +55,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .conversion import ConversionProblem, is_plain_answer
 from .feedback import CheckResult
 from .registry import Exercise, close_matches, get_exercise
-from .runner import guarded_call
+from .runner import run_answer
 
 __all__ = ["Question", "normalise", "answer_hash", "show_question", "ANSWER_KINDS"]
 
@@ -196,20 +201,27 @@ class Question(Exercise):
         return self._wrong(answer, given, base)
 
     def _resolve(self, answer, timeout, base):
-        """Call a function answer; map stubs and placeholders to "not attempted"."""
+        """The answer as plain data; map stubs and placeholders to "not attempted"."""
         not_attempted = CheckResult(status="not attempted", passed=False, score=0.0, message=(
             "Not attempted yet: replace the placeholder with your answer and run the cell "
             "again."), **base)
-        if callable(answer):
-            outcome = guarded_call(answer, timeout=timeout)
+        if callable(answer) or not is_plain_answer(answer):
+            is_function = callable(answer)
+            value = answer
+            outcome = run_answer(answer if is_function else (lambda: value), timeout=timeout)
             if outcome.kind == "not_implemented":
                 return None, not_attempted
             if outcome.kind != "ok":
+                what = "Your answer function did not return an answer" if is_function else \
+                    "Your answer could not be read"
                 return None, CheckResult(status="timeout" if outcome.kind == "timeout"
                                          else "error", passed=False, score=0.0,
-                                         error=outcome.error,
-                                         message="Your answer function did not return an "
-                                                 "answer.", **base)
+                                         error=outcome.error, output=outcome.output,
+                                         message=f"{what} ({outcome.error.splitlines()[0]}).",
+                                         **base)
+            if isinstance(outcome.value, ConversionProblem):
+                return None, CheckResult(status="failed", passed=False, score=0.0, message=(
+                    f"Your answer could not be read: {outcome.value.reason}"), **base)
             answer = outcome.value
         if any(answer is placeholder for placeholder in _NOT_ANSWERED):
             return None, not_attempted

@@ -1,66 +1,76 @@
-"""Call the learner's code safely: a time limit, captured prints, and watchers.
+"""Run the learner's code: where it runs, under which limits, and what comes back.
 
-:func:`guarded_call` runs ``fn(*args)`` and always returns a
-:class:`CallOutcome`; it never lets an exception from the learner's code
-escape, with one deliberate exception: **KeyboardInterrupt**. A Ctrl-C (or
-the Jupyter "interrupt kernel" button) while a check runs means "stop", so it
-propagates as usual and also stops a "Run All".
+Every call of the learner's code ends as a :class:`CallOutcome`, whatever the
+code does; nothing it raises escapes, with one deliberate exception:
+**KeyboardInterrupt**. A Ctrl-C (or Jupyter's "interrupt kernel" button) while
+a check runs means "stop", so it propagates as usual and also stops a "Run All".
 
-How the time limit works
-    In the main thread on a POSIX system (a Jupyter kernel, a script, pytest)
-    a ``SIGALRM`` interval timer raises an exception inside the learner's code,
-    which really stops an infinite Python loop. A timer that was already set
-    (pytest-timeout, for instance) is put back afterwards. Elsewhere (Windows,
-    or a call from a worker thread) the call runs in a daemon thread and the
-    grader stops waiting after the limit; the thread cannot be killed and may
-    keep running in the background. Where threads cannot start either
-    (Pyodide, so JupyterLite), the call runs without a time limit.
+Two runners, one contract
+    *Child process* (the default on Linux and other POSIX systems except macOS):
+    the learner's function runs in a forked child process that sends back only
+    plain arrays; the parent enforces the time limit with SIGKILL and measures
+    the child's memory itself (:mod:`~backprop_lib.grading.child_process`).
+    Nothing the code does there (an endless loop that swallows every exception,
+    ``os._exit``, a crash, a memory bomb, patching NumPy) reaches the kernel.
 
-    No method can interrupt a single long-running NumPy C call, which ends when
-    it ends, nor a loop that swallows *every* exception (a bare ``except:`` or
-    ``except BaseException:`` around the loop body): such code ignores Ctrl-C
-    too, and only restarting the kernel stops it. ``except Exception:`` is fine.
+    *In process* (Windows; macOS, where forking a process that has started
+    Apple's Accelerate or other system-framework threads is unsafe; Pyodide /
+    JupyterLite, which cannot fork; or ``BACKPROP_CHECK_ISOLATION=inprocess``):
+    :func:`guarded_call` runs the code here under a time limit from
+    :mod:`~backprop_lib.grading.deadlines` (SIGALRM in the main thread, else a
+    ``sys.monitoring`` / ``sys.settrace`` deadline, else a daemon thread).
 
-What is watched during the call
+    ``BACKPROP_CHECK_ISOLATION`` chooses: ``process``, ``inprocess``, or
+    ``auto`` (the default: the child process where it is the default and fork
+    works). Where a child cannot be started (fork fails) the in-process runner
+    is used for that check, with one warning.
+
+What is watched during a call (both runners)
     - stdout and stderr are captured (only the first characters are kept), and
       so are warnings (each distinct one once), instead of being shown;
-    - with ``watch_reference=True`` a profile hook records whether any
-      function defined in backprop_lib's reference modules ran
-      (``uses_reference``), however the learner imported it;
-    - with ``measure_memory=True`` tracemalloc records the peak of new
-      allocations (NumPy reports its arrays to tracemalloc).
+    - calls into backprop_lib's reference functions are recorded
+      (``uses_reference``), however the learner reached them
+      (:mod:`~backprop_lib.grading.reference_calls`);
+    - the call runs under NumPy's default floating-point error state (warn on
+      divide, overflow and invalid, ignore underflow), whatever ``np.seterr``
+      the learner set; the grader's own work runs under
+      :func:`known_float_state`;
+    - memory, for the cases that limit it: the child's peak resident memory
+      (measured by the parent, so ``tracemalloc.stop()`` changes nothing), or
+      in process the tracemalloc peak.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
+import functools
 import io
 import os
-import signal
 import sys
-import threading
 import time
 import traceback
 import tracemalloc
 import warnings
 from dataclasses import dataclass
 
-__all__ = ["CallOutcome", "guarded_call", "run_case", "default_timeout", "REFERENCE_MODULES"]
+import numpy as np
 
-#: Modules whose code the learner must not call (their reference solutions).
-REFERENCE_MODULES = (
-    "backprop_lib.functional",
-    "backprop_lib.gradcheck",
-    "backprop_lib.layers",
-    "backprop_lib.model",
-)
+from .deadlines import GraderTimeout, call_with_deadline
+from .reference_calls import REFERENCE_MODULES, ReferenceRecorder
+
+__all__ = ["CallOutcome", "guarded_call", "run_case", "run_answer", "default_timeout",
+           "default_executor", "isolation", "known_float_state", "REFERENCE_MODULES",
+           "TIMEOUT_ENV_VAR", "ISOLATION_ENV_VAR"]
 
 TIMEOUT_ENV_VAR = "BACKPROP_CHECK_TIMEOUT"
+ISOLATION_ENV_VAR = "BACKPROP_CHECK_ISOLATION"
 DEFAULT_TIMEOUT = 3.0
 OUTPUT_LIMIT = 4000
+ERROR_LIMIT = 1500
 _GRADING_DIR = os.path.dirname(os.path.abspath(__file__))
-_RETRIGGER_INTERVAL = 0.05
+
+#: NumPy's default floating-point error handling, under which the learner's code runs.
+LEARNER_ERRSTATE = {"divide": "warn", "over": "warn", "invalid": "warn", "under": "ignore"}
 
 
 def _positive_seconds(value):
@@ -89,23 +99,31 @@ class CallOutcome:
     Attributes
     ----------
     kind : str
-        ``"ok"``, ``"not_implemented"``, ``"exception"``, ``"exit"`` or ``"timeout"``.
+        ``"ok"``; ``"not_implemented"`` (the stub's NotImplementedError);
+        ``"exception"``; ``"exit"`` (``sys.exit``, ``exit()``, ``os._exit``: the
+        code ended its process); ``"crashed"`` (the child process was killed by
+        a signal: a segfault, an abort, the CPU-time limit); ``"timeout"``.
     value : object
-        The return value when ``kind == "ok"``.
+        When ``kind == "ok"``: plain data (for :func:`run_case`, a list of
+        numeric ndarrays or a :class:`~backprop_lib.grading.conversion.ConversionProblem`).
     error : str
-        For exceptions: type, message and the learner's line, without grader frames.
+        For exceptions: type, message and the learner's line, without grader
+        frames. For exits and crashes: what ended the process.
     output : str
         Captured stdout + stderr, truncated to a few thousand characters.
     reference_calls : tuple of str
         Names of the reference functions the learner's code called directly
         (e.g. ``("softmax",)``); calls those make internally are not listed.
     seconds : float
-        Wall-clock duration of the call.
+        Duration of the call.
     peak_bytes : int or None
-        Peak of memory allocated during the call, when measured.
+        Peak of memory used by the call, when measured.
     args_after : tuple
         For :func:`run_case`: the arguments as the learner's function left them
-        (array arguments as arrays), to detect inputs changed in place.
+        (array arguments as arrays, others None), to detect inputs changed in place.
+    lost : bool
+        True if the call never ran: the child process queued to run it had
+        ended first (an earlier call timed out or crashed).
     """
 
     kind: str
@@ -116,10 +134,47 @@ class CallOutcome:
     seconds: float = 0.0
     peak_bytes: int | None = None
     args_after: tuple = ()
+    lost: bool = False
 
 
-class _GraderTimeout(BaseException):
-    """Raised inside the learner's code by the alarm signal."""
+# ---------------------------------------------------------------------------
+# Floating-point state
+# ---------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def learner_float_state():
+    """NumPy's default floating-point error state, for the learner's call."""
+    with np.errstate(**LEARNER_ERRSTATE):
+        yield
+
+
+@contextlib.contextmanager
+def _known_state():
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("default")
+        yield
+
+
+def known_float_state(function):
+    """Decorator: run the grader's own work under a known floating-point state.
+
+    Whatever the learner set before the check (``np.seterr(all="raise")``,
+    ``warnings.simplefilter("error")``), the grader generates cases, computes
+    references and compares with floating-point errors ignored and warnings
+    never turned into exceptions; the learner's calls get
+    :func:`learner_float_state`.
+    """
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with _known_state():
+            return function(*args, **kwargs)
+    return wrapper
+
+
+# ---------------------------------------------------------------------------
+# Capturing output, warnings and errors
+# ---------------------------------------------------------------------------
 
 
 class _CappedText(io.TextIOBase):
@@ -150,74 +205,11 @@ class _CappedText(io.TextIOBase):
         return text
 
 
-def _reference_files():
-    """Absolute source paths of the reference modules that exist."""
-    files = set()
-    for name in REFERENCE_MODULES:
-        try:
-            spec = importlib.util.find_spec(name)
-        except (ImportError, ValueError):
-            continue
-        if spec is not None and spec.origin:
-            files.add(os.path.abspath(spec.origin))
-    return frozenset(files)
-
-
-class _ReferenceWatcher:
-    """A profile hook that records which reference functions are entered.
-
-    Only entry points count: a call into a reference module from code outside
-    it (the learner's), not the helpers the reference calls internally.
-    """
-
-    def __init__(self):
-        self.files = _reference_files()
-        self.entries = set()
-        self._previous = None
-
-    def _hook(self, frame, event, arg):
-        if event != "call" or frame.f_code.co_filename not in self.files:
-            return
-        caller = frame.f_back
-        if caller is None or caller.f_code.co_filename not in self.files:
-            self.entries.add(frame.f_code.co_name)
-
-    def __enter__(self):
-        self._previous = sys.getprofile()
-        if self.files:
-            sys.setprofile(self._hook)
-        return self
-
-    def __exit__(self, *exc):
-        sys.setprofile(self._previous)
-        return False
-
-
-@contextlib.contextmanager
-def _peak_memory(enabled):
-    """Yield a dict whose ``"peak"`` holds the allocation peak (bytes) afterwards."""
-    box = {"peak": None}
-    if not enabled:
-        yield box
-        return
-    was_tracing = tracemalloc.is_tracing()
-    if not was_tracing:
-        tracemalloc.start()
-    baseline = tracemalloc.get_traced_memory()[0]
-    tracemalloc.reset_peak()
-    try:
-        yield box
-    finally:
-        box["peak"] = max(0, tracemalloc.get_traced_memory()[1] - baseline)
-        if not was_tracing:
-            tracemalloc.stop()
-
-
 def _report_warnings(caught, sink, limit=5):
     """Write the distinct warnings raised by the learner's code to `sink`."""
     seen = []
     for w in caught:
-        text = f"{w.category.__name__}: {w.message} (line {w.lineno})"
+        text = f"{w.category.__name__}: {str(w.message)[:300]} (line {w.lineno})"
         if text not in seen:
             seen.append(text)
     for text in seen[:limit]:
@@ -238,18 +230,26 @@ def summarize_exception(exc):
     """``Type: message`` plus the learner's frames (grader frames removed)."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
               if not os.path.abspath(f.filename).startswith(_GRADING_DIR)]
-    head = f"{type(exc).__name__}: {exc}".rstrip(": ")
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001 - an exception whose __str__ fails
+        text = "(message could not be shown)"
+    if len(text) > ERROR_LIMIT:
+        text = text[:ERROR_LIMIT] + f" ... ({len(text) - ERROR_LIMIT} more characters)"
+    head = f"{type(exc).__name__}: {text}".rstrip(": ")
+    if isinstance(exc, MemoryError):
+        head += " (the check ran out of the memory it allows)"
     learner = [f for f in frames if not _is_library_file(f.filename)]
     shown = (learner or frames)[-3:]
     lines = [head]
     for f in shown:
         where = f"line {f.lineno}" + (f" in {f.name}" if f.name != "<module>" else "")
-        code = f": {f.line.strip()}" if f.line else ""
+        code = f": {f.line.strip()[:200]}" if f.line else ""
         lines.append(f"  {where}{code}")
     return "\n".join(lines)
 
 
-def _classify(exc):
+def classify(exc):
     """Map an exception from the learner's code to a CallOutcome kind."""
     if isinstance(exc, NotImplementedError):
         return "not_implemented"
@@ -258,83 +258,86 @@ def _classify(exc):
     return "exception"
 
 
-class _Alarm:
-    """SIGALRM-based time limit for a call in the main thread.
-
-    When the limit passes, the handler raises :class:`_GraderTimeout` (a
-    BaseException, so ``except Exception`` in the learner's code does not
-    catch it) and repeats every 50 ms while the call is still running, which
-    also ends code that catches it once and carries on.
-    """
-
-    def __init__(self):
-        self.armed = True
-        self.fired = False
-
-    def on_alarm(self, signum, frame):
-        if self.armed:
-            self.fired = True
-            raise _GraderTimeout
-
-    def disarm(self):
-        self.armed = False
-        signal.setitimer(signal.ITIMER_REAL, 0)
+def describe_exception(exc):
+    """The CallOutcome ``error`` text for `exc` (exits say how the code exited)."""
+    if isinstance(exc, SystemExit):
+        return f"called sys.exit({exc.code!r})" if exc.code is not None else "called sys.exit()"
+    return summarize_exception(exc)
 
 
-def _run_with_alarm(call, timeout):
-    """Run `call` in this (main) thread, interrupting it after `timeout` seconds."""
-    alarm = _Alarm()
-    start = time.perf_counter()
-    old_handler = signal.signal(signal.SIGALRM, alarm.on_alarm)
-    old_timer = signal.setitimer(signal.ITIMER_REAL, timeout, _RETRIGGER_INTERVAL)
+# ---------------------------------------------------------------------------
+# One watched call (shared by both runners)
+# ---------------------------------------------------------------------------
+
+
+class TracemallocStopped(RuntimeError):
+    """The learner's code stopped tracemalloc, so memory could not be measured."""
+
+
+@contextlib.contextmanager
+def _peak_memory(enabled):
+    """Yield a dict whose ``"peak"`` holds the tracemalloc allocation peak (bytes) afterwards."""
+    box = {"peak": None}
+    if not enabled:
+        yield box
+        return
+    was_tracing = tracemalloc.is_tracing()
+    if not was_tracing:
+        tracemalloc.start()
+    baseline = tracemalloc.get_traced_memory()[0]
+    tracemalloc.reset_peak()
     try:
-        try:
-            value = call()
-        finally:
-            alarm.disarm()
-        if alarm.fired:  # the learner's code caught the timeout and returned anyway
-            raise _GraderTimeout
-        return value
+        yield box
     finally:
-        # Even if an alarm interrupted disarm() above: stop the timer before the
-        # old handler (often SIG_DFL, which would end the process) comes back.
-        alarm.armed = False
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old_handler)
-        if old_timer[0] > 0:
-            left = max(old_timer[0] - (time.perf_counter() - start), 1e-3)
-            signal.setitimer(signal.ITIMER_REAL, left, old_timer[1])
+        if not tracemalloc.is_tracing():
+            box["stopped"] = True
+        box["peak"] = max(0, tracemalloc.get_traced_memory()[1] - baseline)
+        if not was_tracing:
+            tracemalloc.stop()
+    if box.get("stopped"):
+        raise TracemallocStopped(
+            "tracemalloc was stopped during the call, so the check could not measure how much "
+            "memory your function used")
 
 
-def _run_in_thread(call, timeout):
-    """Run `call` in a daemon thread and wait at most `timeout` seconds."""
-    box = {}
+def run_watched(fn, args, sink, *, recorder=None, timeout=None, measure_memory=False):
+    """Call ``fn(*args)`` with warnings, floating-point state and reference calls watched.
 
-    def target():
+    Parameters
+    ----------
+    fn : callable
+    args : tuple
+    sink : text stream
+        Receives the summary of the warnings raised.
+    recorder : ReferenceRecorder, optional
+        Entered around the call (None: already recording, or not wanted).
+    timeout : float, optional
+        Stop the call after this many seconds (:func:`deadlines.call_with_deadline`);
+        None: no limit here (a child process is limited by its parent).
+    measure_memory : bool
+        Measure the tracemalloc peak (in-process runner only).
+
+    Returns
+    -------
+    (value, peak_bytes)
+        Raises whatever the call raised (GraderTimeout at the limit).
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         try:
-            box["value"] = call()
-        except BaseException as exc:  # noqa: BLE001 - reported to the caller
-            box["error"] = exc
-
-    worker = threading.Thread(target=target, name="backprop-check", daemon=True)
-    try:
-        worker.start()
-    except RuntimeError:  # no threads (e.g. Pyodide / JupyterLite): run without a limit
-        return call()
-    worker.join(timeout)
-    if worker.is_alive():
-        raise _GraderTimeout
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
-
-
-def _can_use_alarm():
-    return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+            with learner_float_state(), recorder or contextlib.nullcontext(), \
+                    _peak_memory(measure_memory) as memory:
+                if timeout is None:
+                    value = fn(*args)
+                else:
+                    value = call_with_deadline(lambda: fn(*args), timeout)
+        finally:
+            _report_warnings(caught, sink)
+    return value, memory["peak"]
 
 
 def guarded_call(fn, args=(), *, timeout=None, watch_reference=True, measure_memory=False):
-    """Run ``fn(*args)`` under a time limit and report what happened.
+    """Run ``fn(*args)`` in this process under a time limit and report what happened.
 
     Parameters
     ----------
@@ -356,64 +359,51 @@ def guarded_call(fn, args=(), *, timeout=None, watch_reference=True, measure_mem
     """
     timeout = resolve_timeout(timeout)
     sink = _CappedText()
-    watcher = _ReferenceWatcher() if watch_reference else contextlib.nullcontext()
-
-    def call():
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                with watcher, _peak_memory(measure_memory) as memory:
-                    value = fn(*args)
-            finally:
-                _report_warnings(caught, sink)
-        return value, memory["peak"]
-
-    in_this_thread = _can_use_alarm()
-    runner = _run_with_alarm if in_this_thread else _run_in_thread
-    previous_profile = sys.getprofile()
-    was_tracing = tracemalloc.is_tracing()
+    recorder = ReferenceRecorder() if watch_reference else None
     start = time.perf_counter()
     outcome = CallOutcome(kind="ok")
     try:
         with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-            try:
-                outcome.value, outcome.peak_bytes = runner(call, timeout)
-            finally:
-                # Belt and braces: an alarm landing inside a context manager's
-                # __exit__ must not leave our hooks installed.
-                if in_this_thread:
-                    sys.setprofile(previous_profile)
-                if not was_tracing and tracemalloc.is_tracing():
-                    tracemalloc.stop()
-    except _GraderTimeout:
+            outcome.value, outcome.peak_bytes = run_watched(
+                fn, args, sink, recorder=recorder, timeout=timeout,
+                measure_memory=measure_memory)
+    except GraderTimeout:
         outcome.kind = "timeout"
         outcome.error = f"stopped after {timeout:g} s"
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # noqa: BLE001 - the learner's code may raise anything
-        outcome.kind = _classify(exc)
-        outcome.error = summarize_exception(exc)
+        outcome.kind = classify(exc)
+        outcome.error = describe_exception(exc)
     outcome.seconds = time.perf_counter() - start
     outcome.output = sink.getvalue()
-    outcome.reference_calls = tuple(sorted(getattr(watcher, "entries", ())))
+    outcome.reference_calls = tuple(sorted(recorder.entries)) if recorder else ()
     return outcome
 
 
-def run_case(fn, args, *, timeout=None, output_names=None, measure_memory=False):
-    """Run one case of a numeric exercise: the learner's `fn` on copies of `args`.
+# ---------------------------------------------------------------------------
+# Executors
+# ---------------------------------------------------------------------------
 
-    This is the *executor* interface of
-    :meth:`~backprop_lib.grading.numeric.NumericExercise.grade`: whatever runs the
-    learner's code (this process, a child process, the batch autograder's
-    sandbox) takes the same arguments and returns a :class:`CallOutcome` whose
-    ``value`` is plain data, so the grader compares only arrays it can trust.
+
+def run_case(fn, args, *, timeout=None, output_names=None, measure_memory=False):
+    """Run one case of a numeric exercise in this process: `fn` on copies of `args`.
+
+    This is the in-process *executor* of
+    :meth:`~backprop_lib.grading.numeric.NumericExercise.grade`. Every executor
+    (this one, :class:`~backprop_lib.grading.child_process.ChildExecutor`, the
+    batch autograder's sandbox) takes the same arguments and returns a
+    :class:`CallOutcome` whose ``value`` is plain data, so the grader compares
+    only arrays it can trust.
 
     Parameters
     ----------
     fn : callable
         The learner's function.
     args : tuple
-        The case's inputs; the learner gets copies with the same memory layout.
+        The case's inputs; the learner gets copies
+        (:func:`~backprop_lib.grading.plain_data.learner_copy`: arrays in the same
+        memory layout, test functions rebuilt from their source).
     timeout : float, optional
         Seconds allowed; default :func:`default_timeout`.
     output_names : tuple of str or None
@@ -428,10 +418,10 @@ def run_case(fn, args, *, timeout=None, output_names=None, measure_memory=False)
         output) or a :class:`~backprop_lib.grading.conversion.ConversionProblem`;
         ``args_after`` holds the copies after the call.
     """
-    from .cases import copy_like
     from .conversion import to_plain
+    from .plain_data import learner_copy
 
-    copies = tuple(copy_like(a) for a in args)
+    copies = tuple(learner_copy(a) for a in args)
 
     def call(*inputs):
         return to_plain(fn(*inputs), output_names)
@@ -439,3 +429,54 @@ def run_case(fn, args, *, timeout=None, output_names=None, measure_memory=False)
     outcome = guarded_call(call, copies, timeout=timeout, measure_memory=measure_memory)
     outcome.args_after = copies
     return outcome
+
+
+def run_answer(fn, *, timeout=None):
+    """Call a question's answer function ``fn()`` and return its answer as plain data.
+
+    Runs where the learner's code runs by default (a child process or this
+    process, see :func:`isolation`). ``value`` of the outcome is what
+    :func:`~backprop_lib.grading.conversion.to_plain_answer` makes of the return value.
+    """
+    from .conversion import to_plain_answer
+
+    if isolation() == "process":
+        from .child_process import run_answer_in_child
+
+        outcome = run_answer_in_child(fn, timeout=resolve_timeout(timeout))
+        if outcome is not None:
+            return outcome
+    return guarded_call(lambda: to_plain_answer(fn()), timeout=timeout)
+
+
+def _process_by_default():
+    return sys.platform not in ("darwin", "win32", "cygwin", "emscripten", "wasi")
+
+
+def isolation():
+    """``"process"`` or ``"inprocess"``: where the learner's code runs now.
+
+    ``$BACKPROP_CHECK_ISOLATION`` may say ``process`` (wherever fork exists),
+    ``inprocess``, or ``auto`` (default: the child process on POSIX systems
+    other than macOS).
+    """
+    wanted = os.environ.get(ISOLATION_ENV_VAR, "").strip().lower()
+    can_fork = hasattr(os, "fork") and sys.platform not in ("emscripten", "wasi")
+    if wanted in ("inprocess", "in-process", "in_process", "off", "none"):
+        return "inprocess"
+    if wanted == "process":
+        return "process" if can_fork else "inprocess"
+    return "process" if can_fork and _process_by_default() else "inprocess"
+
+
+def default_executor():
+    """The executor :meth:`NumericExercise.grade` uses when given none.
+
+    A new :class:`~backprop_lib.grading.child_process.ChildExecutor` (close it
+    after the check) or :func:`run_case`, as :func:`isolation` says.
+    """
+    if isolation() == "process":
+        from .child_process import ChildExecutor
+
+        return ChildExecutor()
+    return run_case

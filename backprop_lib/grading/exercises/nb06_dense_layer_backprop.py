@@ -20,6 +20,7 @@ from ..cases import (
 from ..decomposition import Term
 from ..mistakes import WrongVariant
 from ..numeric import NumericExercise
+from ..plain_data import source_function
 from ..probes import probe
 from ..questions import Question
 from ..registry import register
@@ -176,24 +177,19 @@ register(NumericExercise(
 ))
 
 
-class _KnownFunction:
-    """A scalar function of an array with a known gradient (for numerical_gradient)."""
+# The test functions handed to the learner's numerical_gradient are plain functions built from
+# NumPy source text (plain_data.source_function): nothing reachable from them (attributes,
+# closure, globals) holds the gradient, so `f.grad` and friends do not exist, and the same text
+# can be sent to a child process or the batch autograder's sandbox. Their gradients live only
+# in _GRADIENTS below, used by the reference and the wrong variants, which run in the grader.
+# The learner's code calls them while reference calls are watched, so they use NumPy only.
+def _test_function(text, body, constants=None):
+    source = "def f(x):\n    x = np.asarray(x, dtype=np.float64)\n" + "".join(
+        f"    {line}\n" for line in body)
+    return source_function("f", source, constants, doc=f"f(x) = {text}")
 
-    def __init__(self, text, value, grad):
-        self.text, self._value, self.grad = text, value, grad
 
-    def __call__(self, x):
-        return float(self._value(np.asarray(x, dtype=np.float64)))
-
-    def __repr__(self):
-        return f"f(x) = {self.text}"
-
-
-# The learner's numerical_gradient calls these test functions while the reference watcher is
-# on, so they must not call backprop_lib.functional (that would read as `uses_reference`).
-def _logsumexp_rows(x):
-    m = x.max(axis=-1, keepdims=True)
-    return float((m[..., 0] + np.log(np.exp(x - m).sum(axis=-1))).sum())
+_B = np.array([[1.0, -2.0], [0.5, 0.0], [-1.0, 3.0], [2.0, 1.0]])
 
 
 def _softmax_rows(x):
@@ -201,20 +197,29 @@ def _softmax_rows(x):
     return e / e.sum(axis=-1, keepdims=True)
 
 
-_B = np.array([[1.0, -2.0], [0.5, 0.0], [-1.0, 3.0], [2.0, 1.0]])
-_FUNCTIONS = (
-    _KnownFunction("sum(sin(x) * x**2)", lambda x: (np.sin(x) * x**2).sum(),
-                   lambda x: np.cos(x) * x**2 + 2 * x * np.sin(x)),
-    _KnownFunction("0.5 * sum((x @ B)**2) for a fixed (4, 2) matrix B",
-                   lambda x: 0.5 * ((x @ _B) ** 2).sum(), lambda x: x @ _B @ _B.T),
-    _KnownFunction("sum over rows of logsumexp(x)", _logsumexp_rows, _softmax_rows),
-    _KnownFunction("sum(x**3) / 3 + sum(x)", lambda x: (x**3).sum() / 3 + x.sum(),
-                   lambda x: x**2 + 1),
-)
+_SIN = _test_function("sum(sin(x) * x**2)", ["return float((np.sin(x) * x**2).sum())"])
+_QUAD = _test_function("0.5 * sum((x @ B)**2) for a fixed (4, 2) matrix B",
+                       ["return float(0.5 * ((x @ B) ** 2).sum())"], {"B": _B})
+_LSE = _test_function("sum over rows of logsumexp(x)",
+                      ["m = x.max(axis=-1, keepdims=True)",
+                       "return float((m[..., 0] + np.log(np.exp(x - m).sum(axis=-1))).sum())"])
+_CUBE = _test_function("sum(x**3) / 3 + sum(x)", ["return float((x**3).sum() / 3 + x.sum())"])
+_FUNCTIONS = (_SIN, _QUAD, _LSE, _CUBE)
+_GRADIENTS = {
+    _SIN: lambda x: np.cos(x) * x**2 + 2 * x * np.sin(x),
+    _QUAD: lambda x: x @ _B @ _B.T,
+    _LSE: _softmax_rows,
+    _CUBE: lambda x: x**2 + 1,
+}
+
+
+def _gradient(f, x):
+    """The true gradient of test function `f` at `x` (in the grader only)."""
+    return _GRADIENTS[f](as_float64(x))
 
 
 def _numgrad_case(f, x, public=False):
-    return Case((f, x), f"{f!r}, {describe_array('x', x)}", hidden=not public)
+    return Case((f, x), f"{f.__doc__}, {describe_array('x', x)}", hidden=not public)
 
 
 def _numgrad_public():
@@ -259,7 +264,7 @@ _H = 1e-5
 register(NumericExercise(
     id="numerical_gradient", notebook=6, title="Numerical gradient (central differences)",
     points=2.0, signature="numerical_gradient(f, x, h=1e-5)", arg_names=("f", "x"),
-    reference=lambda f, x: f.grad(as_float64(x)),
+    reference=_gradient,
     public_cases=_numgrad_public, hidden_cases=_numgrad_hidden,
     dims=lambda f, x: {"h": _H},
     tolerance=lambda case: (1e-6, 1e-7),
@@ -282,10 +287,10 @@ register(NumericExercise(
                          _perturbed(f, x, i, -_H) - _perturbed(f, x, i, _H)) / (2 * _H))),
         WrongVariant("transposed", "transposed",
                      "Your gradient is transposed; it must have the shape of x.",
-                     lambda f, x: f.grad(as_float64(x)).T),
+                     lambda f, x: _gradient(f, x).T),
         WrongVariant("flattened", "shape",
                      "You returned a flat vector; reshape the gradient to x's shape.",
-                     lambda f, x: f.grad(as_float64(x)).ravel()),
+                     lambda f, x: _gradient(f, x).ravel()),
     ),
     hints=(
         "The gradient has the shape of x. Entry i is how fast f changes when you nudge x[i] "
