@@ -141,11 +141,9 @@ def transportable_args(args, exercise):
 
 
 def _child_process_api():
-    """(ChildProcess, ChildLimits): the grader-runner machinery, or the interim adapter."""
-    try:
-        from ..grading.child_process import ChildLimits, ChildProcess
-    except ImportError:
-        from ._interim_child import ChildLimits, ChildProcess
+    """(ChildProcess, ChildLimits): the grader's child-process machinery."""
+    from ..grading.child_process import ChildLimits, ChildProcess
+
     return ChildProcess, ChildLimits
 
 
