@@ -459,8 +459,6 @@ def jupyter_lite_build(lite_dir, output):
     log("jupyter lite build")
     run([sys.executable, "-m", "jupyter", "lite", "build", "--lite-dir", str(lite_dir),
          "--output-dir", str(fresh)], cwd=lite_dir)
-    # Browsers ask for /favicon.ico whatever the page says; answer with the app's icon.
-    shutil.copy2(fresh / "lab" / "favicon.ico", fresh / "favicon.ico")
     shutil.rmtree(output, ignore_errors=True)
     fresh.replace(output)
     return output
