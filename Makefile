@@ -18,8 +18,13 @@ $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.lab-installed
 
 ## make lab: open the course in JupyterLab (creates .venv on first use)
+##   As root (the default user of Docker images and many cloud notebooks) JupyterLab refuses
+##   to start unless it is given --allow-root; `make lab` adds it for root only.
+##   LAB_ARGS passes more options, e.g.  make lab LAB_ARGS="--no-browser --port=8899"
+LAB_ARGS ?=
+LAB_AS_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 lab: $(VENV)/.lab-installed
-	$(BIN)/jupyter lab notebooks/00_start_here.ipynb
+	$(BIN)/jupyter lab $(LAB_AS_ROOT) $(LAB_ARGS) notebooks/00_start_here.ipynb
 
 ## make test: run the whole test suite (creates/updates .venv on first use)
 test: $(VENV)/.test-installed lite

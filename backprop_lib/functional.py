@@ -153,6 +153,51 @@ def _check_targets(y, z):
     )
 
 
+def _probability_tolerance(dtype):
+    """How far a row of probabilities in `dtype` may be from summing to 1 (or from >= 0).
+
+    ``sqrt(eps)`` (1.5e-8 for float64, 3.5e-4 for float32), at least 1e-6: far above
+    the rounding of any softmax output (the row sum of K float32 probabilities is off
+    by about log2(K) * 6e-8), far below the gap to typical logits.
+    """
+    return max(1e-6, float(np.sqrt(np.finfo(dtype).eps)))
+
+
+def _check_probabilities(s, name="s"):
+    """Raise unless every slice of `s` along the last axis is a probability vector.
+
+    A softmax output is finite, non-negative and sums to 1 along its last axis;
+    logits (the classic mistake), exponentials ``exp(z)`` or NaN are rejected with
+    a message that says so. Costs two passes over `s` (a sum and a minimum).
+    """
+    if s.size == 0:
+        return
+    tol = _probability_tolerance(s.dtype)
+    with np.errstate(invalid="ignore", over="ignore"):
+        sums = np.sum(s, axis=-1, dtype=np.float64)
+        lowest = float(np.min(s))
+    if not np.isfinite(sums).all() or np.isnan(lowest):
+        raise ValueError(
+            f"{name} contains NaN or infinite values; it must hold probabilities, the "
+            f"softmax output: pass {name} = softmax(z)"
+        )
+    off = np.abs(sums - 1.0)
+    where = np.unravel_index(int(np.argmax(off)), sums.shape) if sums.ndim else ()
+    row = f"{name}[{', '.join(map(str, where))}]" if where else name
+    if lowest < -tol:
+        raise ValueError(
+            f"{name} must hold probabilities (the softmax OUTPUT), but it has negative "
+            f"entries (the smallest is {lowest:.4g}); this looks like logits; pass "
+            f"softmax(z) instead"
+        )
+    if off.max() > tol:
+        raise ValueError(
+            f"each row of {name} must sum to 1 (it must hold probabilities, the softmax "
+            f"OUTPUT), but {row} sums to {float(sums[where]):.6g}; this looks like logits "
+            f"(or exp(z) without the normalisation); pass softmax(z) instead"
+        )
+
+
 def _check_reduction(reduction):
     if not isinstance(reduction, str) or reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
@@ -236,7 +281,15 @@ def logsumexp(z, keepdims=False):
     Returns
     -------
     lse : ndarray, shape (...,) or (..., 1) if `keepdims`
+
+    Raises
+    ------
+    TypeError
+        If `keepdims` is not a bool (a string such as ``"no"`` would otherwise be
+        taken as True).
     """
+    if not isinstance(keepdims, (bool, np.bool_)):
+        raise TypeError(f"keepdims must be True or False, got {keepdims!r}")
     z = _as_float_array(z, "z", min_ndim=1)
     m = _row_max(z, "z")
     with np.errstate(under="ignore"):
@@ -317,8 +370,16 @@ def softmax_jacobian(s):
     -------
     J : ndarray, shape (..., K, K)
         Symmetric; each row and column sums to 0.
+
+    Raises
+    ------
+    ValueError
+        If a slice of `s` along the last axis is not a probability vector (negative
+        entries, a sum other than 1, NaN): passing the logits instead of
+        ``softmax(z)`` is the classic mistake.
     """
     s = _as_float_array(s, "s", min_ndim=1)
+    _check_probabilities(s, "s")
     k = s.shape[-1]
     with np.errstate(under="ignore"):
         J = -s[..., :, None] * s[..., None, :]
@@ -344,11 +405,18 @@ def softmax_vjp(s, g):
     -------
     dz : ndarray, shape (..., K)
         ``dL/dz``, in the result dtype of `s` and `g`.
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ, or if a slice of `s` is not a probability vector (see
+        :func:`softmax_jacobian`).
     """
     s = _as_float_array(s, "s", min_ndim=1)
     g = _as_float_array(g, "g", min_ndim=1)
     if s.shape != g.shape:
         raise ValueError(f"s and g must have the same shape, got {s.shape} and {g.shape}")
+    _check_probabilities(s, "s")
     with np.errstate(under="ignore"):
         return s * (g - np.sum(g * s, axis=-1, keepdims=True))
 

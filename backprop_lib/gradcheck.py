@@ -49,6 +49,25 @@ def _check_perturbable(x, name="x"):
         raise ValueError(f"{name} must be writeable (it is perturbed in place)")
 
 
+def _check_step(h):
+    """Raise unless `h` is a positive finite real number (not a bool or a string)."""
+    if isinstance(h, bool) or not isinstance(h, (int, float, np.integer, np.floating)):
+        raise TypeError(f"h must be a positive number, got {type(h).__name__} {h!r}")
+    if not np.isfinite(h) or h <= 0:
+        raise ValueError(f"h must be a positive finite step, got {h!r}")
+
+
+def _check_layer(layer):
+    """Raise TypeError unless `layer` has forward, backward, params and grads."""
+    missing = [name for name in ("forward", "backward", "params", "grads")
+               if not hasattr(layer, name)]
+    if missing:
+        raise TypeError(
+            f"layer must have forward, backward, params and grads (see backprop_lib.layers); "
+            f"{type(layer).__name__} has no {', '.join(missing)}"
+        )
+
+
 def _scalar(value):
     """Return `value` (the output of an objective) as a Python float."""
     arr = np.asarray(value)
@@ -104,8 +123,7 @@ def numerical_gradient(f, x, h=1e-5):
     if not callable(f):
         raise TypeError(f"f must be callable, got {type(f).__name__}")
     _check_perturbable(x)
-    if not np.isfinite(h) or h <= 0:
-        raise ValueError(f"h must be a positive finite step, got {h!r}")
+    _check_step(h)
     indices = list(np.ndindex(x.shape))
     grad = _central_differences(f, x, indices, h)
     return grad.reshape(x.shape).astype(x.dtype, copy=False)
@@ -239,8 +257,10 @@ def check_layer_gradients(layer, x, dout=None, *, h=1e-5, tol=DEFAULT_TOL,
     report : GradCheckReport
         ``errors`` has the key ``"x"`` and one key per parameter name.
     """
+    _check_layer(layer)
     _check_perturbable(x)
     _check_num_checks(num_checks)
+    _check_step(h)
     rng = np.random.default_rng(seed)
     out = np.asarray(layer.forward(x))
     if dout is None:
@@ -291,7 +311,12 @@ def check_model_gradients(model, X, y, *, h=1e-5, tol=DEFAULT_TOL, num_checks=No
     report : GradCheckReport
         One key per parameter, like ``"layers[0].Dense.W"``.
     """
+    missing = [name for name in ("loss", "backward", "layers") if not hasattr(model, name)]
+    if missing:
+        raise TypeError(f"model must have loss, backward and layers (see backprop_lib.model); "
+                        f"{type(model).__name__} has no {', '.join(missing)}")
     _check_num_checks(num_checks)
+    _check_step(h)
     rng = np.random.default_rng(seed)
     model.loss(X, y)
     model.backward()

@@ -86,12 +86,16 @@ class Layer:
             )
         return self._cache
 
-    def _check_dout(self, dout, expected_shape, dtype):
-        """Return `dout` as an array of `dtype`, checking it has the output's shape."""
-        dout = _as_float_input(dout, "dout", dtype)
+    def _check_dout(self, dout, expected_shape, dtype, name="dout"):
+        """Return `dout` as an array of `dtype`, checking it has the output's shape.
+
+        `name` is the argument's name in the calling ``backward`` (``dZ``, ``dA``), so
+        the message talks about what the learner passed.
+        """
+        dout = _as_float_input(dout, name, dtype)
         if dout.shape != expected_shape:
             raise ValueError(
-                f"{self.name}.backward: dout must have the shape of the forward "
+                f"{self.name}.backward: {name} must have the shape of the forward "
                 f"output {expected_shape}, got {dout.shape}"
             )
         return dout
@@ -200,7 +204,7 @@ class Dense(Layer):
         (shape ``(D_out,)``) because ``b`` is broadcast to every row.
         """
         A = self._cached()
-        dZ = self._check_dout(dZ, (A.shape[0], self.out_features), self.dtype)
+        dZ = self._check_dout(dZ, (A.shape[0], self.out_features), self.dtype, "dZ")
         self.grads = {"W": A.T @ dZ, "b": dZ.sum(axis=0)}
         return dZ @ self.W.T
 
@@ -245,7 +249,7 @@ class ReLU(Layer):
         dZ : ndarray, same shape as `dA`
         """
         mask = self._cached()
-        dA = self._check_dout(dA, mask.shape, None)
+        dA = self._check_dout(dA, mask.shape, None, "dA")
         return dA * mask
 
     def __repr__(self):
@@ -285,7 +289,7 @@ class Sigmoid(Layer):
         dZ : ndarray, same shape as `dA`
         """
         A = self._cached()
-        dA = self._check_dout(dA, A.shape, A.dtype)
+        dA = self._check_dout(dA, A.shape, A.dtype, "dA")
         return dA * A * (1 - A)
 
     def __repr__(self):
@@ -325,7 +329,7 @@ class Tanh(Layer):
         dZ : ndarray, same shape as `dA`
         """
         A = self._cached()
-        dA = self._check_dout(dA, A.shape, A.dtype)
+        dA = self._check_dout(dA, A.shape, A.dtype, "dA")
         return dA * (1 - A * A)
 
     def __repr__(self):

@@ -225,16 +225,24 @@ class Sequential:
             minibatches, so measured while the weights were changing) and,
             if a validation set was given, validation loss and accuracy
             (measured at the end of the epoch).
+
+        Raises
+        ------
+        TypeError
+            If `optimizer` is missing, is a class instead of an instance
+            (``Adam`` instead of ``Adam(lr=...)``) or has no ``step`` method;
+            if `X` is not numeric or `y` does not hold integer labels.
+        ValueError
+            If there is no data (None or zero rows), or the shapes do not match.
         """
         epochs = _positive_int(epochs, "epochs")
         batch_size = _positive_int(batch_size, "batch_size")
+        _check_optimizer(optimizer)
         if (X_val is None) != (y_val is None):
             raise ValueError("pass both X_val and y_val, or neither")
-        X, y = np.asarray(X), np.asarray(y)
-        if X.ndim != 2 or y.shape != (X.shape[0],):
-            raise ValueError(
-                f"X must have shape (N, D) and y shape (N,), got {X.shape} and {y.shape}"
-            )
+        X, y = _check_data(X, y, "X", "y")
+        if X_val is not None:
+            _check_data(X_val, y_val, "X_val", "y_val")
         rng = np.random.default_rng(seed)
         history = History()
         bar = _progress_bar(epochs, enabled=progress)
@@ -393,11 +401,25 @@ def accuracy(y_true, y_pred):
     -------
     acc : float
         In ``[0, 1]``.
+
+    Raises
+    ------
+    TypeError
+        If `y_true` (or 1-D `y_pred`) holds floats, booleans or other non-integers:
+        labels are class indices.
+    ValueError
+        If the shapes do not match or there are no labels.
     """
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_pred)
+    _check_integer_labels(y_true, "y_true")
     if y_pred.ndim == 2:
+        if y_pred.dtype.kind not in "fiu":
+            raise TypeError(f"y_pred scores of shape (N, K) must be numbers, got dtype "
+                            f"{y_pred.dtype}")
         y_pred = np.argmax(y_pred, axis=-1)
+    else:
+        _check_integer_labels(y_pred, "y_pred", scores_allowed=True)
     if y_true.ndim != 1 or y_pred.shape != y_true.shape:
         raise ValueError(
             f"y_true must have shape (N,) and y_pred shape (N,) or (N, K); "
@@ -406,6 +428,56 @@ def accuracy(y_true, y_pred):
     if y_true.size == 0:
         raise ValueError("accuracy of an empty set is undefined (y_true has no labels)")
     return float(np.mean(y_true == y_pred))
+
+
+def _check_integer_labels(y, name, scores_allowed=False):
+    """Raise TypeError unless `y` holds integer class labels (an empty `y` passes)."""
+    if y.dtype.kind in "iu" or y.size == 0:
+        return
+    also = " (or pass scores of shape (N, K))" if scores_allowed else ""
+    if y.dtype.kind == "f":
+        raise TypeError(
+            f"{name} must hold integer class labels, got dtype {y.dtype}; use "
+            f"{name}.astype(int) if the values are whole numbers{also}"
+        )
+    raise TypeError(f"{name} must hold integer class labels, got dtype {y.dtype}{also}")
+
+
+def _check_optimizer(optimizer):
+    """Raise TypeError unless `optimizer` is an optimizer instance with a step method."""
+    if optimizer is None:
+        raise TypeError("fit needs an optimizer, e.g. fit(X, y, optimizer=Adam(lr=1e-2))")
+    if isinstance(optimizer, type):
+        name = optimizer.__name__
+        raise TypeError(
+            f"optimizer must be an optimizer instance such as {name}(lr=...), not the class "
+            f"{name} itself: add the parentheses, optimizer={name}(...)"
+        )
+    if not callable(getattr(optimizer, "step", None)):
+        raise TypeError(
+            "optimizer must have a step(parameters) method, like backprop_lib.optim.SGD or "
+            f"Adam; got {type(optimizer).__name__}"
+        )
+
+
+def _check_data(X, y, x_name, y_name):
+    """Return `X`, `y` as arrays after checking they are a non-empty labelled data set."""
+    if X is None or y is None:
+        missing = x_name if X is None else y_name
+        raise ValueError(f"{missing} is None: fit needs training data, fit({x_name}, "
+                         f"{y_name}, optimizer=...)")
+    X, y = np.asarray(X), np.asarray(y)
+    if X.dtype.kind not in "fiu":
+        raise TypeError(f"{x_name} must be a numeric array, got dtype {X.dtype}")
+    if X.ndim != 2 or y.shape != (X.shape[0],):
+        raise ValueError(
+            f"{x_name} must have shape (N, D) and {y_name} shape (N,), got {X.shape} and "
+            f"{y.shape}"
+        )
+    if X.shape[0] == 0:
+        raise ValueError(f"{x_name} has no rows: there must be at least one example")
+    _check_integer_labels(y, y_name)
+    return X, y
 
 
 def _numbered_param_layers(layers):

@@ -63,8 +63,37 @@ class Optimizer:
         ----------
         parameters : iterable of Parameter
             ``(name, value, grad)`` triples, e.g. ``model.parameters()``.
+
+        Raises
+        ------
+        TypeError
+            If `parameters` is not an iterable of Parameter triples (a model passed
+            instead of ``model.parameters()``, for example).
+        RuntimeError
+            If a parameter has no gradient yet.
+        ValueError
+            If a gradient's shape differs from its parameter's.
         """
+        if hasattr(parameters, "parameters") and callable(parameters.parameters):
+            raise TypeError(
+                f"step expects the list model.parameters(), got the "
+                f"{type(parameters).__name__} itself: call optimizer.step(model.parameters())"
+            )
+        try:
+            parameters = list(parameters)
+        except TypeError:
+            raise TypeError(
+                "parameters must be an iterable of Parameter (name, value, grad) triples, "
+                f"such as model.parameters(); got {type(parameters).__name__}"
+            ) from None
         for p in parameters:
+            if not isinstance(p, Parameter) and not (
+                    isinstance(p, tuple) and len(p) == 3 and isinstance(p[1], np.ndarray)):
+                raise TypeError(
+                    "parameters must hold Parameter (name, value, grad) triples, such as "
+                    f"the items of model.parameters(); got an item of type {type(p).__name__}"
+                )
+            p = Parameter(*p)
             if p.grad is None:
                 raise RuntimeError(
                     f"parameter {p.name!r} has no gradient; call model.backward() "

@@ -187,12 +187,14 @@ def _dim_size(d, sizes):
     return 3.0
 
 
-def _format_shape(shape):
-    names = [_dim_name(d) for d in shape]
+def _format_shape(shape, labels=None):
+    labels = labels or {}
+    names = [labels.get(_dim_name(d), _dim_name(d)) for d in shape]
     return "(" + names[0] + ",)" if len(names) == 1 else "(" + ", ".join(names) + ")"
 
 
-def shape_diagram(operands, result=None, ops="@", sizes=None, title=None, ax=None):
+def shape_diagram(operands, result=None, ops="@", sizes=None, title=None, ax=None,
+                  labels=None, legend=None):
     """Draw arrays as labelled boxes to show how their shapes combine.
 
     Each array is a rectangle whose height follows its number of rows and
@@ -222,12 +224,21 @@ def shape_diagram(operands, result=None, ops="@", sizes=None, title=None, ax=Non
         ``"(N, D) @ (D, H) -> (N, H)"``.
     ax : matplotlib.axes.Axes, optional
         Axes to draw into; a new figure is made if omitted.
+    labels : dict, optional
+        Text drawn for a dimension name instead of the name itself. Two dimensions of the
+        same size that play different roles can so keep their own colours: e.g.
+        ``{"K_sum": "K (k)", "K_out": "K (j)"}`` for the summed and the surviving ``K`` of
+        ``(1, K) @ (K, K)``.
+    legend : dict, optional
+        Dimension name -> what it does (e.g. ``"summed over"``), drawn under the boxes
+        as a legend in that dimension's colour.
 
     Returns
     -------
     fig : matplotlib.figure.Figure
     """
     operands = list(operands)
+    labels = dict(labels or {})
     if not operands:
         raise ValueError("operands must hold at least one (label, shape) pair")
     sizes = dict(sizes or {})
@@ -266,7 +277,8 @@ def shape_diagram(operands, result=None, ops="@", sizes=None, title=None, ax=Non
             rows, cols = core
             h, w = _dim_size(rows, sizes), _dim_size(cols, sizes)
         # room for the row label on the left of the box
-        row_room = 0.2 * len(_dim_name(rows)) + 0.2 if rows is not None else 0.1
+        row_room = 0.2 * len(labels.get(_dim_name(rows), _dim_name(rows))) + 0.2 \
+            if rows is not None else 0.1
         if idx > 0:
             symbol = "=" if (result is not None and idx == len(items) - 1) else ops[idx - 1]
             ax.text(x + 0.55, 0, symbol, ha="center", va="center", fontsize=18)
@@ -285,17 +297,17 @@ def shape_diagram(operands, result=None, ops="@", sizes=None, title=None, ax=Non
         # column dimension on top, row dimension on the left
         top = y0 + h + (0.45 if stack is not None else 0.08)
         cname = _dim_name(cols)
-        ax.text(x + w / 2, top, cname, ha="center", va="bottom", fontsize=label_fs,
-                color=colours[cname], fontweight="bold")
+        ax.text(x + w / 2, top, labels.get(cname, cname), ha="center", va="bottom",
+                fontsize=label_fs, color=colours[cname], fontweight="bold")
         if rows is not None:
             rname = _dim_name(rows)
-            ax.text(x - 0.08, 0, rname, ha="right", va="center", fontsize=label_fs,
-                    color=colours[rname], fontweight="bold")
+            ax.text(x - 0.08, 0, labels.get(rname, rname), ha="right", va="center",
+                    fontsize=label_fs, color=colours[rname], fontweight="bold")
         if stack is not None:
             sname = _dim_name(stack)
-            ax.text(x + w + 0.45, y0 + h + 0.35, sname, ha="left", va="bottom",
-                    fontsize=label_fs, color=colours[sname], fontweight="bold")
-        shape_text = _format_shape(shape)
+            ax.text(x + w + 0.45, y0 + h + 0.35, labels.get(sname, sname), ha="left",
+                    va="bottom", fontsize=label_fs, color=colours[sname], fontweight="bold")
+        shape_text = _format_shape(shape, labels)
         if w >= 0.22 * len(label) + 0.2 and h >= 0.4:
             ax.text(x + w / 2, 0, label, ha="center", va="center", fontsize=13)
         else:  # too narrow for the name: write it under the box, with the shape
@@ -303,19 +315,27 @@ def shape_diagram(operands, result=None, ops="@", sizes=None, title=None, ax=Non
         ax.text(x + w / 2, y0 - 0.2, shape_text, ha="center", va="top",
                 fontsize=10, family="monospace")
         x += w + (0.5 if stack is not None else 0.0)
+    legend = dict(legend or {})
+    for row, (name, text) in enumerate(legend.items()):
+        if name not in colours:
+            raise ValueError(f"legend names a dimension {name!r} that no array has")
+        ax.text(x_start, -max_h / 2 - 1.25 - 0.5 * row,
+                f"{labels.get(name, name)}: {text}", ha="left", va="top", fontsize=10,
+                color=colours[name], fontweight="bold")
     ax.set_xlim(x_start - 0.3, x + 0.4)
-    ax.set_ylim(-max_h / 2 - 1.3, max_h / 2 + 1.0)
+    ax.set_ylim(-max_h / 2 - 1.3 - 0.5 * len(legend), max_h / 2 + 1.0)
     ax.set_aspect("equal")
     ax.axis("off")
     if title is None:
-        lhs = _format_shape(items[0][1])
+        lhs = _format_shape(items[0][1], labels)
         for op, (_, s) in zip(ops, items[1 : len(operands)], strict=True):
-            lhs += f" {op} {_format_shape(s)}"
-        title = lhs + (f"  ->  {_format_shape(items[-1][1])}" if result is not None else "")
+            lhs += f" {op} {_format_shape(s, labels)}"
+        title = lhs + (f"  ->  {_format_shape(items[-1][1], labels)}"
+                       if result is not None else "")
     ax.set_title(title)
     if fig_needed:
         width = min(14.0, max(5.0, 0.9 * (x + 1.2)))
-        fig.set_size_inches(width, max(2.4, 0.75 * (max_h + 2.4)))
+        fig.set_size_inches(width, max(2.4, 0.75 * (max_h + 2.4 + 0.5 * len(legend))))
     return fig
 
 
@@ -421,16 +441,17 @@ def plot_temperatures(z, temperatures=(0.25, 1.0, 4.0), t_range=(0.05, 50.0)):
 def plot_log_softmax_stability(max_gap=1000.0, dtype=np.float64, ax=None):
     """Compare ``log(softmax(z))`` with ``log_softmax(z)`` as a logit gap grows.
 
-    For two logits ``z = [0, -g]`` the exact log-probability of the second
-    class is ``-g - log(1 + exp(-g))``, roughly ``-g``. Taking the log of an
-    already computed probability fails once ``exp(-g)`` underflows to 0 (near
-    ``g = 745`` in float64, ``g = 104`` in float32): the result is ``-inf``.
-    ``log_softmax`` never forms the tiny probability and stays finite.
+    For two logits ``z = [0, -d]`` the exact log-probability of the second
+    class (``s_2`` in the formulas, index 1 in NumPy) is ``-d - log(1 + exp(-d))``,
+    roughly ``-d``. Taking the log of an already computed probability fails once
+    ``exp(-d)`` underflows to 0 (near ``d = 745`` in float64, ``d = 104`` in
+    float32): the result is ``-inf``. ``log_softmax`` never forms the tiny
+    probability and stays finite.
 
     Parameters
     ----------
     max_gap : float, default 1000
-        Largest gap g on the x-axis.
+        Largest gap d on the x-axis.
     dtype : numpy float dtype, default float64
         Precision of the computation.
     ax : matplotlib.axes.Axes, optional
@@ -451,13 +472,13 @@ def plot_log_softmax_stability(max_gap=1000.0, dtype=np.float64, ax=None):
     ax.plot(gaps, naive, lw=1.5, color="#d62728", label="np.log(softmax(z))  (naive)")
     bad = ~np.isfinite(naive)
     if bad.any():
-        g0 = float(gaps[np.argmax(bad)])
-        ax.axvline(g0, color="#d62728", linestyle=":", lw=1)
-        ax.annotate(f"g = {g0:.0f}: softmax gives 0,\nlog gives -inf", xy=(g0, -g0),
+        d0 = float(gaps[np.argmax(bad)])
+        ax.axvline(d0, color="#d62728", linestyle=":", lw=1)
+        ax.annotate(f"d = {d0:.0f}: softmax gives 0,\nlog gives -inf", xy=(d0, -d0),
                     xytext=(0.5, 0.75), textcoords="axes fraction", fontsize=9,
                     arrowprops={"arrowstyle": "->", "color": "#d62728"}, color="#d62728")
-    ax.set_xlabel("logit gap g, with z = [0, -g]")
-    ax.set_ylabel(r"$\log s_1$")
+    ax.set_xlabel("logit gap d, with z = [0, -d]")
+    ax.set_ylabel(r"$\log s_2$, the second class")
     ax.set_title(f"log-probability of the losing class ({np.dtype(dtype).name})")
     ax.legend(loc="lower left")
     if ax_given is None:
@@ -466,11 +487,12 @@ def plot_log_softmax_stability(max_gap=1000.0, dtype=np.float64, ax=None):
 
 
 def plot_softmax_vs_sigmoid(max_diff=8.0, ax=None):
-    """For K = 2, ``softmax([z1, z2])[0]`` is the sigmoid of ``z1 - z2``.
+    """For K = 2, the first softmax output ``s_1`` is the sigmoid of ``z_1 - z_2``.
 
-    Plots the first softmax probability of two logits against their difference
-    ``d = z1 - z2`` (the curve does not depend on ``z2``, by shift invariance),
-    with the logistic sigmoid of ``d`` dashed on top.
+    Plots ``s_1 = e^{z_1} / (e^{z_1} + e^{z_2})`` (``softmax(z)[0]`` in NumPy, which counts
+    from 0) against the logit difference ``d = z_1 - z_2`` (the curve does not depend on
+    ``z_2``, by shift invariance), with the logistic sigmoid of ``d`` dashed on top. Classes
+    are numbered from 1, as in the formulas.
 
     Parameters
     ----------
@@ -489,10 +511,11 @@ def plot_softmax_vs_sigmoid(max_diff=8.0, ax=None):
     z2 = 3.0  # any value gives the same curve (shift invariance)
     z = np.stack([d + z2, np.full_like(d, z2)], axis=-1)  # (161, 2)
     ax.plot(d, softmax(z)[:, 0], lw=6, alpha=0.4, color="#1f77b4",
-            label=f"softmax([z1, z2])[0]  (z2 = {z2:g}; any z2 gives this curve)")
-    ax.plot(d, sigmoid(d), "k--", lw=1.5, label="sigmoid(z1 - z2)")
+            label=f"$s_1$, the probability of class 1  ($z_2$ = {z2:g}; any $z_2$ gives "
+                  "this curve)")
+    ax.plot(d, sigmoid(d), "k--", lw=1.5, label=r"$\sigma(z_1 - z_2)$")
     ax.set_xlabel("logit difference  $z_1 - z_2$")
-    ax.set_ylabel("probability of class 1")
+    ax.set_ylabel("$s_1$, probability of class 1")
     ax.set_title("Two classes: softmax is the sigmoid of the logit difference")
     ax.legend(fontsize=8, loc="upper left")
     if ax_given is None:
@@ -652,7 +675,7 @@ def chain_rule_diagram(ax=None):
     """Computation graph of one example, ``z -> s -> L``, with the backward pass and shapes.
 
     Forward (top): logits ``z`` (K,) -> softmax -> ``s`` (K,) -> cross-entropy
-    with the target ``y`` -> ``L`` (). Backward (bottom): ``dL/dL = 1`` ->
+    with the one-hot target ``Y`` -> ``L`` (). Backward (bottom): ``dL/dL = 1`` ->
     ``g = dL/ds`` (K,) -> ``g^T J``: a (1, K) row times a (K, K) matrix -> ``dL/dz``
     (K,). The softmax step is the vector-Jacobian product the course is about.
 
@@ -671,10 +694,10 @@ def chain_rule_diagram(ax=None):
     bwd = [(r"$\partial L/\partial z$", "(K,)"), (r"$g = \partial L/\partial s$", "(K,)"),
            (r"$\partial L/\partial L = 1$", "()")]
     fwd_y, bwd_y = 1.0, -1.0
-    ops = ["softmax", "cross-entropy\nwith target $y$"]
+    ops = ["softmax", "cross-entropy\nwith target $Y$"]
     _draw_pass_rows(ax, xs, fwd, bwd, ops, fwd_y=fwd_y, bwd_y=bwd_y, fwd_width=1.5,
                     box_height=0.84, bwd_fontsize=11)
-    back_ops = [r"$g^\top J$:  (1, K) @ (K, K) $\to$ (1, K)", r"$g_k = -y_k / s_k$"]
+    back_ops = [r"$g^\top J$:  (1, K) @ (K, K) $\to$ (1, K)", r"$g_k = -Y_k / s_k$"]
     for x0, x1, label in zip(xs[:-1], xs[1:], back_ops, strict=True):
         ax.text((x0 + x1) / 2, bwd_y - 0.55, label, ha="center", va="top", fontsize=9,
                 color="#d62728")
@@ -880,4 +903,985 @@ __all__ += [
     "plot_outer_product",
     "plot_sum_of_outer_products",
     "plot_step_size_tradeoff",
+]
+
+
+# ---------------------------------------------------------------------------
+# notebook 05: batches and cost
+# (batches_and_cost author's section)
+# ---------------------------------------------------------------------------
+
+_ROUTE_MARKERS = ("o", "s", "^", "D", "v")
+
+
+def plot_block_jacobian(big, N, K, ax=None, title=None):
+    """Image of the ``(N*K, N*K)`` Jacobian of a whole batch, with its blocks outlined.
+
+    Rows are the outputs ``S[n, i]`` and columns the logits ``Z[m, j]``, both
+    flattened row by row (position ``n*K + i``, counting from 0). Block ``(n, m)``
+    is ``dS[n] / dZ[m]``; the off-diagonal blocks (``n != m``) are marked with a
+    ``0`` when ``N <= 8``.
+
+    Parameters
+    ----------
+    big : array_like, shape (N*K, N*K)
+        The batch Jacobian.
+    N : int
+        Batch size (number of blocks along each side).
+    K : int
+        Classes (size of each block).
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw into; a new figure is made if omitted.
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    big = np.asarray(big, dtype=float)
+    if not (isinstance(N, numbers.Integral) and isinstance(K, numbers.Integral)) \
+            or N < 1 or K < 1:
+        raise ValueError(f"N and K must be positive integers, got N={N!r}, K={K!r}")
+    if big.shape != (N * K, N * K):
+        raise ValueError(f"big must have shape (N*K, N*K) = ({N * K}, {N * K}), "
+                         f"got {big.shape}")
+    fig, ax = _new_axes(ax, (5.6, 4.8))
+    vmax = float(np.abs(big).max()) or 1.0
+    im = ax.imshow(big, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="dS[n, i] / dZ[m, j]")
+    for edge in range(1, N):
+        ax.axhline(edge * K - 0.5, color="black", lw=1)
+        ax.axvline(edge * K - 0.5, color="black", lw=1)
+    if N <= 8:
+        for n in range(N):
+            for m in range(N):
+                if n != m:
+                    ax.text(m * K + (K - 1) / 2, n * K + (K - 1) / 2, "0", ha="center",
+                            va="center", fontsize=12, color="gray")
+    centres = [n * K + (K - 1) / 2 for n in range(N)]
+    ax.set_xticks(centres, [f"$Z_{{{m}}}$" for m in range(N)])
+    ax.set_yticks(centres, [f"$S_{{{n}}}$" for n in range(N)])
+    ax.set_xlabel(f"logits of example m (columns m*K to m*K + {K - 1})")
+    ax.set_ylabel(f"outputs of example n (rows n*K to n*K + {K - 1})")
+    ax.set_title(title or f"Jacobian of the whole batch, ({N * K}, {N * K}): "
+                          f"{N} blocks of ({K}, {K})")
+    if len(fig.axes) == 2:
+        fig.tight_layout()
+    return fig
+
+
+def _check_series(series, name):
+    """{label: (x, y)} -> list of (label, x, y) float arrays, validated."""
+    items = []
+    for label, (x, y) in dict(series).items():
+        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        if x.ndim != 1 or x.shape != y.shape or x.size < 2:
+            raise ValueError(f"{name}[{label!r}] needs two 1-D arrays of the same length >= 2")
+        if (x <= 0).any() or (y <= 0).any():
+            raise ValueError(f"{name}[{label!r}] must be positive for a log-log plot")
+        items.append((str(label), x, y))
+    if not items:
+        raise ValueError(f"{name} must hold at least one series")
+    return items
+
+
+_SUPERSCRIPTS = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+def _power_text(symbol, power):
+    """``"K²"`` for ``("K", 2)``, ``"K"`` for power 1 (plain text: no mathtext to parse)."""
+    return symbol if power == 1 else symbol + f"{power:g}".translate(_SUPERSCRIPTS)
+
+
+#: Reference lines sit this factor below the points they are anchored at, so as not to hide them.
+_REFERENCE_OFFSET = 0.4
+
+
+def _loglog_panel(ax, items, *, xlabel, ylabel, title, references, symbol):
+    """Draw (label, x, y) series on log-log axes with dashed power-law reference lines.
+
+    ``references`` maps a slope p to the label of the series the line ``~ x**p`` follows:
+    it has that slope, passes :data:`_REFERENCE_OFFSET` times below the centre (in log
+    space) of the series' four largest-x points, and spans the series' x range.
+    """
+    by_label = {label: (x, y) for label, x, y in items}
+    for i, (label, x, y) in enumerate(items):
+        ax.loglog(x, y, marker=_ROUTE_MARKERS[i % len(_ROUTE_MARKERS)], lw=1.6, label=label)
+    styles = ("--", ":", "-.")
+    for i, (slope, anchor) in enumerate(dict(references).items()):
+        if anchor not in by_label:
+            raise ValueError(f"reference line anchored at unknown series {anchor!r}")
+        x, y = by_label[anchor]
+        top = np.argsort(x)[-4:]
+        log_x0, log_y0 = np.log(x[top]).mean(), np.log(y[top]).mean()
+        line = _REFERENCE_OFFSET * np.exp(log_y0 + slope * (np.log(x) - log_x0))
+        ax.loglog(x, line, color="gray", lw=1.2, linestyle=styles[i % len(styles)],
+                  label=f"reference ∝ {_power_text(symbol, slope)}")
+    ax.minorticks_off()  # a log axis over many decades draws hundreds of minor ticks: slow
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=8)
+
+
+def plot_cost_scaling(sweep_K, sweep_N=None, n_fixed=None, k_fixed=None, references=None):
+    """Log-log plots of time and peak memory of several backward routes.
+
+    Panels: time against K, peak memory against K and, when `sweep_N` is given,
+    time against N. Gray reference lines ``~ K**2`` and ``~ K`` (``~ N`` in the
+    third panel) run parallel to, and a little below, the largest-K points of the
+    routes named in `references`.
+
+    Parameters
+    ----------
+    sweep_K : dict of str -> dict
+        Route name -> ``{"size": K values (M,), "seconds": (M,), "bytes": (M,)}``;
+        the routes may use different K values.
+    sweep_N : dict of str -> dict, optional
+        The same with batch sizes N as ``"size"`` (``"bytes"`` is not needed).
+    n_fixed, k_fixed : int, optional
+        The N of the K sweep and the K of the N sweep, for the titles.
+    references : dict of float -> str, optional
+        Slope -> route whose largest-K points anchor the reference line. By
+        default slope 2 at the first route and slope 1 at the last one.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    routes = list(dict(sweep_K))
+    if not routes:
+        raise ValueError("sweep_K must hold at least one route")
+    references = dict(references or {2: routes[0], 1: routes[-1]})
+    n_panels = 3 if sweep_N else 2
+    fig, axes = plt.subplots(1, n_panels, figsize=(4.6 * n_panels, 4.0))
+    at_n = f" (N = {n_fixed})" if n_fixed is not None else ""
+    time_k = _check_series({r: (d["size"], d["seconds"]) for r, d in sweep_K.items()}, "sweep_K")
+    memory_k = _check_series({r: (d["size"], np.asarray(d["bytes"], dtype=float) / 2**20)
+                              for r, d in sweep_K.items()}, "sweep_K")
+    _loglog_panel(axes[0], time_k, xlabel="classes K", ylabel="seconds per backward pass",
+                  title=f"Time against K{at_n}", references=references, symbol="K")
+    _loglog_panel(axes[1], memory_k, xlabel="classes K", ylabel="peak memory (MiB)",
+                  title=f"Peak memory against K{at_n}", references=references, symbol="K")
+    if sweep_N:
+        at_k = f" (K = {k_fixed})" if k_fixed is not None else ""
+        time_n = _check_series({r: (d["size"], d["seconds"]) for r, d in sweep_N.items()},
+                               "sweep_N")
+        _loglog_panel(axes[2], time_n, xlabel="batch size N",
+                      ylabel="seconds per backward pass", title=f"Time against N{at_k}",
+                      references={1: time_n[0][0]}, symbol="N")
+    fig.suptitle("Cost of the backward pass through softmax + cross-entropy, measured here")
+    fig.tight_layout()
+    return fig
+
+
+def plot_gradient_size_vs_batch(N_values, norms, ax=None, title=None):
+    """How the size of a weight gradient changes with the batch size, per loss reduction.
+
+    Parameters
+    ----------
+    N_values : array_like, shape (M,)
+        Batch sizes.
+    norms : dict of str -> array_like, shape (M,)
+        Label (e.g. ``'reduction="mean"'``) -> gradient norm at each batch size.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw into; a new figure is made if omitted.
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    N_values = np.asarray(N_values, dtype=float)
+    items = _check_series({label: (N_values, v) for label, v in dict(norms).items()}, "norms")
+    fig, ax = _new_axes(ax, (5.6, 4.0))
+    _loglog_panel(ax, items, xlabel="batch size N", ylabel="norm of the weight gradient",
+                  title=title or "Gradient size against batch size",
+                  references={1: items[-1][0]}, symbol="N")
+    if len(fig.axes) == 1:
+        fig.tight_layout()
+    return fig
+
+
+_BYTE_UNITS = ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB"), (1, "B"))
+
+
+def _bytes_text(b):
+    """E.g. ``'9.3 GiB'`` for ``1e10``."""
+    for size, unit in _BYTE_UNITS:
+        if b >= size:
+            value = b / size
+            return f"{value:.3g} {unit}" if value < 1000 else f"{value:,.0f} {unit}"
+    return f"{b:.3g} B"
+
+
+def plot_jacobian_memory(vocab_sizes, itemsize=4, budgets=None, ax=None, title=None):
+    """Horizontal bars: bytes of one example's (K, K) Jacobian and of its (K,) vector.
+
+    Parameters
+    ----------
+    vocab_sizes : dict of str -> int
+        Label -> number of classes K, drawn top to bottom.
+    itemsize : int, default 4
+        Bytes per entry (4 for float32, 8 for float64).
+    budgets : dict of str -> float, optional
+        Label -> bytes, drawn as vertical dashed lines (e.g. a laptop's memory).
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw into; a new figure is made if omitted.
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    items = [(str(label), int(k)) for label, k in dict(vocab_sizes).items()]
+    if not items or any(k < 1 for _, k in items):
+        raise ValueError("vocab_sizes must map labels to positive class counts")
+    if not isinstance(itemsize, numbers.Integral) or itemsize < 1:
+        raise ValueError(f"itemsize must be a positive integer, got {itemsize!r}")
+    fig, ax = _new_axes(ax, (7.6, 0.6 * len(items) + 2.4))
+    rows = np.arange(len(items))[::-1]
+    jac = np.array([float(k) ** 2 * itemsize for _, k in items])
+    vec = np.array([float(k) * itemsize for _, k in items])
+    ax.barh(rows + 0.2, jac, height=0.38, color="#d62728", label="one example's J, (K, K)")
+    ax.barh(rows - 0.2, vec, height=0.38, color="#1f77b4",
+            label="one example's s, g or dL/dz, (K,)")
+    for r, b in zip(rows, jac, strict=True):
+        ax.text(b * 1.3, r + 0.2, _bytes_text(b), va="center", fontsize=8)
+    for r, b in zip(rows, vec, strict=True):
+        ax.text(b * 1.3, r - 0.2, _bytes_text(b), va="center", fontsize=8)
+    budgets = {str(label): float(b) for label, b in dict(budgets or {}).items()}
+    for i, (label, b) in enumerate(budgets.items()):
+        ax.axvline(b, color="gray", linestyle=("--", ":", "-.")[i % 3], lw=1.2,
+                   label=f"{label} ({_bytes_text(b)})")
+    ax.set_xscale("log")
+    ticks = [2.0**p for p in range(0, 50, 10)]
+    ax.set_xticks(ticks, ["1 B", "1 KiB", "1 MiB", "1 GiB", "1 TiB"])
+    ax.set_xlim(min(vec.min(), 1.0) / 2, max([jac.max(), *budgets.values()]) * 40)
+    ax.set_yticks(rows, [f"{label}\nK = {k:,}" for label, k in items])
+    ax.set_xlabel(f"bytes ({itemsize}-byte entries), log scale")
+    ax.set_title(title or "Memory per example: the Jacobian against the vectors")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
+    if len(fig.axes) == 1:
+        fig.tight_layout()
+    return fig
+
+
+__all__ += [
+    "plot_block_jacobian",
+    "plot_cost_scaling",
+    "plot_gradient_size_vs_batch",
+    "plot_jacobian_memory",
+]
+
+
+# ===========================================================================
+# notebook 08 (pitfalls_and_extensions). Everything below this line belongs
+# to notebook 08.
+# ===========================================================================
+
+
+# Fixed margins instead of tight_layout, which measures every tick label (slow with log
+# axes); Jupyter's inline backend crops the saved image to its contents anyway.
+_ONE_PANEL = {"left": 0.12, "right": 0.97, "bottom": 0.15, "top": 0.9}
+
+
+def _as_curve(y, n, label):
+    y = np.asarray(y, dtype=float)
+    if y.shape != (n,):
+        raise ValueError(f"curve {label!r} must have shape ({n},) like x, got {y.shape}")
+    return y
+
+
+def plot_curves(x, curves, *, xlabel, ylabel, title, references=None, marks=None,
+                logx=False, logy=False, ax=None):
+    """Labelled line plot of several curves over one x-axis, with dashed reference levels.
+
+    Parameters
+    ----------
+    x : array_like, shape (M,)
+        Shared x values.
+    curves : dict of str -> array_like, each of shape (M,)
+        Legend label -> y values, drawn in the dict's order.
+    xlabel, ylabel, title : str
+        Axis labels and title (required: every figure of the course is labelled).
+    references : dict of str -> float, optional
+        Legend label -> a y level drawn as a dashed horizontal line.
+    marks : dict of str -> float, optional
+        Legend label -> an x position drawn as a dotted vertical line.
+    logx, logy : bool, default False
+        Logarithmic axes. On a log y-axis, entries <= 0 are not drawn.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw into; a new figure is made if omitted.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    x = np.asarray(x, dtype=float)
+    if x.ndim != 1 or not curves:
+        raise ValueError("x must be 1-D and curves must hold at least one (label, y) pair")
+    ax_given = ax
+    fig, ax = _new_axes(ax, (7.0, 3.6))
+    for label, y in curves.items():
+        y = _as_curve(y, x.size, label)
+        ax.plot(x, np.where(y > 0, y, np.nan) if logy else y, lw=2, label=label)
+    for n, (label, level) in enumerate((references or {}).items()):
+        ax.axhline(float(level), color=("gray", "black", "#8c564b")[n % 3], lw=1,
+                   linestyle="--", label=label)
+    for n, (label, position) in enumerate((marks or {}).items()):
+        ax.axvline(float(position), color=("#d62728", "#9467bd", "#17becf")[n % 3], lw=1.2,
+                   linestyle=":", label=label)
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    if ax_given is None:
+        fig.subplots_adjust(**_ONE_PANEL)
+    return fig
+
+
+def _loss_name(label):
+    """``"sigmoid + squared error"`` -> ``"squared error"`` (the text after the first +)."""
+    return label.split("+", 1)[-1].strip().split(" (")[0]
+
+
+def plot_saturation(p, gradients, steps=None, trajectories=None):
+    """Why sigmoid + squared error stalls when confidently wrong, and cross-entropy does not.
+
+    Left: the size of the gradient with respect to the true class's logit against
+    the predicted probability ``p`` of the true class (log scale, so the
+    confidently wrong region ``p -> 0`` is visible). Right (optional): ``p`` over
+    gradient-descent steps, starting confidently wrong.
+
+    Parameters
+    ----------
+    p : array_like, shape (M,)
+        Predicted probabilities of the true class, in (0, 1).
+    gradients : dict of str -> array_like, each of shape (M,)
+        Label -> ``|dL/dz|`` of the true class's logit at each ``p``.
+    steps : array_like, shape (T,), optional
+        Step numbers for the right panel.
+    trajectories : dict of str -> array_like, each of shape (T,), optional
+        Label -> ``p`` after each step. A trajectory is drawn in the colour of the
+        left-panel curve with the same loss (the text after the first ``+`` of the label).
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    p = np.asarray(p, dtype=float)
+    two = trajectories is not None
+    fig, axes = plt.subplots(1, 2 if two else 1, figsize=(11.5 if two else 6.5, 3.8))
+    ax = axes[0] if two else axes
+    colour_of_loss = {}
+    for label, g in gradients.items():
+        (line,) = ax.plot(p, _as_curve(g, p.size, label), lw=2, label=label)
+        colour_of_loss.setdefault(_loss_name(label), line.get_color())
+    ax.axvspan(p.min(), 0.05, color="#d62728", alpha=0.08)
+    ax.text(p.min() * 1.5, 0.6, "confidently\nwrong", transform=ax.get_xaxis_transform(),
+            fontsize=9, color="#d62728", va="center")
+    ax.set_xscale("log")
+    ax.set_xlabel("predicted probability of the true class  $p$ (log scale)")
+    ax.set_ylabel(r"$|\partial L / \partial z_{\mathrm{true}}|$")
+    ax.set_title("Gradient size on the true class's logit")
+    ax.legend(fontsize=8, loc="center right")
+    if two:
+        steps = np.asarray(steps, dtype=float)
+        ax2 = axes[1]
+        for label, traj in trajectories.items():
+            ax2.plot(steps, _as_curve(traj, steps.size, label), lw=2, label=label,
+                     color=colour_of_loss.get(_loss_name(label)))
+        ax2.axhline(0.5, color="gray", lw=1, linestyle="--", label="p = 0.5")
+        ax2.set_xscale("log")
+        ax2.set_xlabel("gradient-descent step (log scale)")
+        ax2.set_ylabel("$p$ after the step")
+        ax2.set_title("Starting confidently wrong: who recovers?")
+        ax2.legend(fontsize=8, loc="upper left")
+        fig.subplots_adjust(left=0.07, right=0.98, bottom=0.15, top=0.9, wspace=0.22)
+    else:
+        fig.subplots_adjust(**_ONE_PANEL)
+    return fig
+
+
+def plot_gradient_check_vs_step(steps, errors, threshold=1e-7, ax=None, title=None):
+    """Relative error of a gradient check against the finite-difference step ``h``, log-log.
+
+    Each curve falls while truncation error (~h^2) dominates and rises again once
+    rounding error (~eps/h) takes over; its lowest point is marked with a star and
+    given in the legend.
+
+    Parameters
+    ----------
+    steps : array_like, shape (M,)
+        Step sizes h.
+    errors : dict of str -> array_like, each of shape (M,)
+        Label -> relative error at each h.
+    threshold : float or None, default 1e-7
+        Pass threshold, drawn as a dashed line.
+    ax : matplotlib.axes.Axes, optional
+    title : str, optional
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    steps = np.asarray(steps, dtype=float)
+    ax_given = ax
+    fig, ax = _new_axes(ax, (7.0, 3.8))
+    for label, err in errors.items():
+        err = np.maximum(_as_curve(err, steps.size, label), 1e-17)
+        best = int(np.argmin(err))
+        (line,) = ax.plot(steps, err, "o-", ms=3, lw=1.5,
+                          label=f"{label} (best h = {steps[best]:.0e}: error {err[best]:.0e})")
+        ax.plot(steps[best], err[best], "*", ms=13, color=line.get_color())
+    if threshold is not None:
+        ax.axhline(threshold, color="gray", lw=1, linestyle="--",
+                   label=f"pass threshold {threshold:g}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("finite-difference step $h$")
+    ax.set_ylabel("relative error (analytic vs numerical)")
+    ax.set_title(title or "A correct gradient, checked with central differences")
+    ax.legend(fontsize=8, loc="lower left")
+    if ax_given is None:
+        fig.subplots_adjust(**_ONE_PANEL)
+    return fig
+
+
+def plot_matrices(matrices, title=None, vmax=None, row_label="logit $z_i$",
+                  col_label="logit $z_j$"):
+    """A row of heatmaps on one shared, zero-centred colour scale.
+
+    Parameters
+    ----------
+    matrices : dict of str -> array_like, each of shape (K, K)
+        Panel title -> matrix, in display order.
+    title : str, optional
+        Figure title.
+    vmax : float, optional
+        Colour scale ``[-vmax, vmax]``; the largest ``|entry|`` by default.
+    row_label, col_label : str
+        Axis labels of every panel.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    items = [(str(k), np.asarray(v, dtype=float)) for k, v in dict(matrices).items()]
+    if not items or any(m.ndim != 2 or m.shape[0] != m.shape[1] for _, m in items):
+        raise ValueError("matrices must hold at least one square matrix")
+    vmax = vmax or max(float(np.abs(m).max()) for _, m in items) or 1.0
+    fig, axes = plt.subplots(1, len(items), figsize=(3.9 * len(items), 3.7), squeeze=False)
+    for ax, (name, M) in zip(axes[0], items, strict=True):
+        im = ax.imshow(M, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
+        K = M.shape[0]
+        if K <= 6:
+            for i in range(K):
+                for j in range(K):
+                    ax.text(j, i, f"{M[i, j]:+.3f}", ha="center", va="center", fontsize=8,
+                            color="white" if abs(M[i, j]) > 0.6 * vmax else "black")
+        ax.set_xticks(range(K))
+        ax.set_yticks(range(K))
+        ax.set_xlabel(col_label)
+        ax.set_ylabel(row_label)
+        ax.set_title(name, fontsize=10)
+    fig.colorbar(im, ax=list(axes[0]), fraction=0.025, pad=0.02, label="entry value")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_example_weights(weights, ignored=None, ax=None, title=None):
+    """Grouped bars: how much each example counts in the batch gradient, per normaliser.
+
+    Parameters
+    ----------
+    weights : dict of str -> array_like, each of shape (N,)
+        Label (a normalisation rule) -> the factor that multiplies row n of
+        ``softmax - one_hot`` in the gradient.
+    ignored : array_like of bool, shape (N,), optional
+        Examples whose label is ignored; their tick labels are marked.
+    ax : matplotlib.axes.Axes, optional
+    title : str, optional
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    items = [(str(k), np.asarray(v, dtype=float)) for k, v in dict(weights).items()]
+    if not items:
+        raise ValueError("weights must hold at least one (label, array) pair")
+    n = items[0][1].size
+    if any(v.shape != (n,) for _, v in items):
+        raise ValueError("every weight array must have the same shape (N,)")
+    ignored = np.zeros(n, bool) if ignored is None else np.asarray(ignored, bool)
+    ax_given = ax
+    fig, ax = _new_axes(ax, (7.5, 3.6))
+    width = 0.8 / len(items)
+    k = np.arange(n)
+    for i, (label, v) in enumerate(items):
+        ax.bar(k + (i - (len(items) - 1) / 2) * width, v, width, label=label)
+    ax.set_xticks(k, [f"{j}\n(ignored)" if ignored[j] else f"{j}" for j in k])
+    ax.set_xlabel("example $n$ in the batch")
+    ax.set_ylabel("factor on row $n$ of $S - Y$")
+    ax.set_title(title or "How much each example counts in the gradient")
+    ax.legend(fontsize=8)
+    if ax_given is None:
+        fig.subplots_adjust(**_ONE_PANEL)
+    return fig
+
+
+__all__ += [
+    "plot_curves",
+    "plot_saturation",
+    "plot_gradient_check_vs_step",
+    "plot_matrices",
+    "plot_example_weights",
+]
+
+
+# ---------------------------------------------------------------------------
+# Notebook 09 (capstone): softmax mid-network, smoothed targets, gradient checks
+# ---------------------------------------------------------------------------
+
+
+def midnetwork_softmax_diagram(ax=None):
+    """Draw a softmax in the middle of a network (attention pooling), forward and backward.
+
+    Forward (top): scores ``z`` (N, T) -> softmax over the T positions -> weights ``a``
+    (N, T) -> weighted sum of value vectors ``o = sum_t a_t v_t`` (N, D) -> rest of the
+    network and the loss -> ``L`` (). Backward (bottom): the upstream gradient reaching
+    the softmax, ``g = dL/da`` with ``g_t = <dL/do, v_t>``, is whatever the layers above
+    make it, and the softmax turns it into ``dL/dz`` with its vector-Jacobian product.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw into; a new 11 x 3.8 inch figure is made if omitted.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    fig, ax = _new_axes(ax, (11, 3.8))
+    xs = [0.0, 3.6, 7.2, 10.8]
+    fwd = [("$z$", "(N, T)", "scores"), ("$a$", "(N, T)", "attention weights"),
+           ("$o$", "(N, D)", "pooled vector"), ("$L$", "()", "loss")]
+    bwd = [(r"$\partial L/\partial z$", "(N, T)"), (r"$g = \partial L/\partial a$", "(N, T)"),
+           (r"$\partial L/\partial o$", "(N, D)"), (r"$\partial L/\partial L = 1$", "()")]
+    ops = ["softmax\n(over T)", r"$o = \sum_t a_t v_t$", "rest of the\nnetwork + loss"]
+    fwd_y, bwd_y = 1.0, -1.0
+    _draw_pass_rows(ax, xs, fwd, bwd, ops, fwd_y=fwd_y, bwd_y=bwd_y, fwd_width=1.5,
+                    box_height=0.84, bwd_fontsize=11)
+    back_ops = [r"$a \odot (g - \langle g, a\rangle)$", r"$g_t = \langle \partial L/\partial o,"
+                r" v_t\rangle$", "backprop through\nthe layers above"]
+    for x0, x1, label in zip(xs[:-1], xs[1:], back_ops, strict=True):
+        ax.text((x0 + x1) / 2, bwd_y - 0.55, label, ha="center", va="top", fontsize=9,
+                color="#d62728")
+    ax.set_xlim(-1.6, 12.0)
+    ax.set_ylim(-2.1, 1.9)
+    ax.set_title("Softmax in the middle of a network: the upstream gradient g is not -y/s")
+    return fig
+
+
+def plot_smoothed_targets(k, label, smoothing, ax=None):
+    """Bar chart of a one-hot target and its label-smoothed version, side by side.
+
+    The smoothed target is ``q = (1 - smoothing) * one_hot(label) + smoothing / k``: the true
+    class keeps ``1 - smoothing + smoothing / k`` and every class gets ``smoothing / k``.
+
+    Parameters
+    ----------
+    k : int
+        Number of classes K (>= 2).
+    label : int
+        The true class, in ``[0, k)``.
+    smoothing : float in [0, 1)
+        The smoothing eps.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw into; a new figure is made if omitted.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    if not (isinstance(k, numbers.Integral) and k >= 2):
+        raise ValueError(f"k must be an int >= 2, got {k!r}")
+    if not (isinstance(label, numbers.Integral) and 0 <= label < k):
+        raise ValueError(f"label must be an int in [0, {k}), got {label!r}")
+    if not (isinstance(smoothing, numbers.Real) and 0 <= smoothing < 1):
+        raise ValueError(f"smoothing must be in [0, 1), got {smoothing!r}")
+    one_hot = np.eye(k)[label]
+    q = (1 - smoothing) * one_hot + smoothing / k
+    fig, ax = _new_axes(ax, (7.0, 3.4))
+    classes = np.arange(k)
+    ax.bar(classes - 0.2, one_hot, 0.4, label="one-hot target $y$", color="#9e9e9e",
+           edgecolor="black", lw=0.5)
+    ax.bar(classes + 0.2, q, 0.4, label=rf"smoothed target $q$ ($\varepsilon$ = {smoothing:g})",
+           color="#1f77b4", edgecolor="black", lw=0.5)
+    ax.axhline(smoothing / k, color="#1f77b4", ls=":", lw=1.0)
+    ax.text(k - 0.5, smoothing / k, rf"$\varepsilon / K$ = {smoothing / k:.3g}", ha="right",
+            va="bottom", fontsize=8, color="#1f77b4")
+    ax.text(label + 0.2, q[label] + 0.02, rf"$1 - \varepsilon + \varepsilon / K$ = {q[label]:.3g}",
+            ha="left", va="bottom", fontsize=8, color="#1f77b4")
+    ax.set_xticks(classes)
+    ax.set_xlabel("class $k$")
+    ax.set_ylabel("target probability")
+    ax.set_ylim(0, 1.1)
+    ax.set_title(f"Label smoothing, K = {k}, true class {label}: both targets sum to 1")
+    ax.legend(fontsize=8, loc="upper right")
+    if len(fig.axes) == 1:
+        fig.tight_layout()
+    return fig
+
+
+def plot_gradcheck_errors(errors, tol, ax=None, title=None):
+    """Horizontal bar chart of gradient-check relative errors on a log scale, with the tolerance.
+
+    Parameters
+    ----------
+    errors : dict of str -> float
+        Checked array (e.g. ``"layers[0] Dense: W"``) -> relative error, in display order.
+    tol : float
+        The tolerance, drawn as a vertical line; bars beyond it are red.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw into; a new figure is made if omitted.
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    items = [(str(name), float(err)) for name, err in dict(errors).items()]
+    if not items:
+        raise ValueError("errors must hold at least one (name, error) pair")
+    if not (np.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol must be a positive number, got {tol!r}")
+    names = [name for name, _ in items]
+    # Exact agreement (0) cannot sit on a log axis: draw it at a floor far below the tolerance.
+    floor = tol * 1e-6
+    values = np.array([max(err, floor) if np.isfinite(err) else 1.0 for _, err in items])
+    fig, ax = _new_axes(ax, (7.5, 0.35 * len(items) + 1.4))
+    rows = np.arange(len(items))[::-1]
+    colours = ["#d62728" if v > tol else "#2ca02c" for v in values]
+    ax.barh(rows, values, color=colours, edgecolor="black", lw=0.5, left=floor / 10)
+    ax.axvline(tol, color="black", ls="--", lw=1.0, label=f"tolerance {tol:.0e}")
+    ax.set_xscale("log")
+    ax.set_yticks(rows, names, fontsize=8)
+    ax.set_xlabel("relative error, analytic vs central differences (log scale)")
+    ax.set_title(title or "Gradient check of every layer (green: passes)")
+    ax.legend(fontsize=8, loc="lower right")
+    if len(fig.axes) == 1:
+        fig.tight_layout()
+    return fig
+
+
+__all__ += ["midnetwork_softmax_diagram", "plot_smoothed_targets", "plot_gradcheck_errors"]
+
+
+# ---------------------------------------------------------------------------
+# Notebook 07: train a classifier (train_a_classifier author's section)
+# Decision regions of a 2-D classifier, a confusion matrix, misclassified images.
+# ---------------------------------------------------------------------------
+
+#: One colour per class (matplotlib's "tab10" colours, red second so that three classes are
+#: blue, red, green), used for points and decision regions alike.
+CLASS_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
+                 "#7f7f7f", "#bcbd22", "#17becf")
+
+
+def _class_rgb(K):
+    """RGB rows of the first K class colours, shape (K, 3), values in [0, 1]."""
+    from matplotlib.colors import to_rgb
+
+    if not 1 <= K <= len(CLASS_COLOURS):
+        raise ValueError(f"can colour 1 to {len(CLASS_COLOURS)} classes, got K = {K}")
+    return np.array([to_rgb(c) for c in CLASS_COLOURS[:K]])
+
+
+def decision_grid(X, resolution=150, margin=0.1):
+    """A regular grid of points covering the bounding box of 2-D data, plus a margin.
+
+    Parameters
+    ----------
+    X : array_like, shape (N, 2)
+        The data the grid should cover.
+    resolution : int, default 150
+        Grid points along each axis, R.
+    margin : float, default 0.1
+        Extra room on each side, as a fraction of the data's range.
+
+    Returns
+    -------
+    points : ndarray, shape (R * R, 2)
+        Row-major grid: ``points.reshape(R, R, 2)[i, j]`` is row i (y), column j (x).
+    extent : tuple of 4 floats
+        ``(x_min, x_max, y_min, y_max)``, for ``imshow(..., extent=extent, origin="lower")``.
+    """
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2 or X.shape[1] != 2 or X.shape[0] == 0:
+        raise ValueError(f"X must have shape (N, 2) with N >= 1, got {X.shape}")
+    if isinstance(resolution, bool) or not isinstance(resolution, numbers.Integral) \
+            or resolution < 2:
+        raise ValueError(f"resolution must be an int >= 2, got {resolution!r}")
+    low, high = X.min(axis=0), X.max(axis=0)
+    pad = margin * np.maximum(high - low, 1e-9)
+    low, high = low - pad, high + pad
+    xs = np.linspace(low[0], high[0], resolution)
+    ys = np.linspace(low[1], high[1], resolution)
+    gx, gy = np.meshgrid(xs, ys)
+    points = np.column_stack([gx.ravel(), gy.ravel()])
+    return points, (float(low[0]), float(high[0]), float(low[1]), float(high[1]))
+
+
+def probability_image(proba, shape):
+    """Colour each grid point by its class probabilities: an RGB image.
+
+    Each pixel mixes the class colours weighted by the probabilities, then
+    fades towards white, so confident regions show their class colour and
+    uncertain ones (near a boundary) look pale and mixed.
+
+    Parameters
+    ----------
+    proba : array_like, shape (R * C, K)
+        Class probabilities of every grid point (rows sum to 1).
+    shape : tuple (R, C)
+        Grid shape.
+
+    Returns
+    -------
+    image : ndarray, shape (R, C, 3), values in [0, 1]
+    """
+    proba = np.asarray(proba, dtype=float)
+    if proba.ndim != 2 or proba.shape[0] != int(np.prod(shape)):
+        raise ValueError(f"proba must have shape ({int(np.prod(shape))}, K), got {proba.shape}")
+    mixed = proba @ _class_rgb(proba.shape[1])
+    return (0.45 * mixed + 0.55).reshape(*shape, 3).clip(0.0, 1.0)
+
+
+def scatter_classes(ax, X, y, size=14):
+    """Scatter 2-D points coloured by class, one legend entry per class.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    X : array_like, shape (N, 2)
+    y : array_like of int, shape (N,)
+    size : float, default 14
+        Marker size.
+    """
+    X, y = np.asarray(X, dtype=float), np.asarray(y)
+    for k in np.unique(y):
+        pts = X[y == k]
+        ax.scatter(pts[:, 0], pts[:, 1], s=size, color=CLASS_COLOURS[int(k)],
+                   edgecolors="black", linewidths=0.4, label=f"class {int(k)}")
+
+
+def plot_decision_boundary(predict_proba, X, y, ax=None, title=None, resolution=150):
+    """Decision regions of a 2-D classifier, with the data on top.
+
+    The background colours every grid point by the model's class
+    probabilities (see :func:`probability_image`); thin black lines mark
+    where the predicted class (the arg-max) changes.
+
+    Parameters
+    ----------
+    predict_proba : callable
+        ``predict_proba(points) -> proba``: points of shape (M, 2) to
+        probabilities of shape (M, K).
+    X : array_like, shape (N, 2)
+    y : array_like of int, shape (N,)
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw into; a new figure is made if omitted.
+    title : str, optional
+        Axes title; ``"decision regions"`` by default.
+    resolution : int, default 150
+        Grid points along each axis.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    points, extent = decision_grid(X, resolution)
+    proba = np.asarray(predict_proba(points), dtype=float)
+    if proba.ndim != 2 or proba.shape[0] != points.shape[0]:
+        raise ValueError(f"predict_proba must return shape ({points.shape[0]}, K), "
+                         f"got {proba.shape}")
+    fig, ax = _new_axes(ax, (4.4, 4.0))
+    shape = (resolution, resolution)
+    ax.imshow(probability_image(proba, shape), origin="lower", extent=extent,
+              interpolation="bilinear", aspect="auto")
+    labels = proba.argmax(axis=1).reshape(shape)
+    if len(np.unique(labels)) > 1:
+        gx = np.linspace(extent[0], extent[1], resolution)
+        gy = np.linspace(extent[2], extent[3], resolution)
+        ax.contour(gx, gy, labels, levels=np.arange(proba.shape[1] - 1) + 0.5, colors="black",
+                   linewidths=0.7)
+    scatter_classes(ax, X, y)
+    ax.set_xlim(extent[0], extent[1])
+    ax.set_ylim(extent[2], extent[3])
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    ax.set_title(title or "decision regions")
+    if len(fig.axes) == 1:
+        fig.tight_layout()
+    return fig
+
+
+def confusion_matrix(y_true, y_pred, num_classes=None):
+    """Count how often each true class was predicted as each class.
+
+    Parameters
+    ----------
+    y_true : array_like of int, shape (N,)
+    y_pred : array_like of int, shape (N,)
+    num_classes : int, optional
+        K; by default one more than the largest label seen.
+
+    Returns
+    -------
+    counts : ndarray of int, shape (K, K)
+        ``counts[i, j]`` = number of examples of true class i predicted as j;
+        the diagonal holds the correct predictions.
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.ndim != 1 or y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true and y_pred must have the same shape (N,), got {y_true.shape} "
+                         f"and {y_pred.shape}")
+    for name, labels in (("y_true", y_true), ("y_pred", y_pred)):
+        if labels.size and (labels.dtype.kind not in "iu" or labels.min() < 0):
+            raise ValueError(f"{name} must hold non-negative integer labels")
+    if num_classes is None:
+        num_classes = int(max(y_true.max(initial=0), y_pred.max(initial=0))) + 1
+    if max(y_true.max(initial=0), y_pred.max(initial=0)) >= num_classes:
+        raise ValueError(f"labels must be smaller than num_classes={num_classes}")
+    flat = np.bincount(num_classes * y_true + y_pred, minlength=num_classes**2)
+    return flat.reshape(num_classes, num_classes)
+
+
+def plot_confusion_matrix(y_true, y_pred, num_classes=None, ax=None, title=None):
+    """Heatmap of the confusion matrix, every count written in its cell.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like of int, shape (N,)
+    num_classes : int, optional
+        K (see :func:`confusion_matrix`).
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw into; a new figure is made if omitted.
+    title : str, optional
+        Axes title; by default it states the accuracy.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    counts = confusion_matrix(y_true, y_pred, num_classes)
+    K = counts.shape[0]
+    fig, ax = _new_axes(ax, (5.2, 4.4))
+    im = ax.imshow(counts, cmap="Blues")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="number of images")
+    top = counts.max() or 1
+    for i in range(K):
+        for j in range(K):
+            if counts[i, j]:
+                ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if counts[i, j] > 0.6 * top else "black")
+    k = np.arange(K)
+    ax.set_xticks(k)
+    ax.set_yticks(k)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    correct = int(np.trace(counts))
+    total = int(counts.sum())
+    ax.set_title(title or f"confusion matrix: {correct} of {total} correct")
+    if len(fig.axes) == 2:
+        fig.tight_layout()
+    return fig
+
+
+def plot_misclassified(images, y_true, proba, max_images=8, image_shape=(8, 8), title=None):
+    """A gallery of misclassified images, each above a bar chart of its probabilities.
+
+    In each bar chart the true class is green and the predicted class red.
+
+    Parameters
+    ----------
+    images : array_like, shape (N, P)
+        Flattened images (``P = prod(image_shape)``).
+    y_true : array_like of int, shape (N,)
+    proba : array_like, shape (N, K)
+        The model's class probabilities.
+    max_images : int, default 8
+        Show at most this many (the most confidently wrong first).
+    image_shape : tuple, default (8, 8)
+    title : str, optional
+        Figure title; by default it says how many were misclassified.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    images = np.asarray(images, dtype=float)
+    y_true, proba = np.asarray(y_true), np.asarray(proba, dtype=float)
+    n = y_true.shape[0]
+    if images.shape[0] != n or proba.shape[0] != n or proba.ndim != 2:
+        raise ValueError(f"need images (N, P), y_true (N,), proba (N, K); got {images.shape}, "
+                         f"{y_true.shape}, {proba.shape}")
+    pred = proba.argmax(axis=1)
+    wrong = np.flatnonzero(pred != y_true)
+    wrong = wrong[np.argsort(-proba[wrong, pred[wrong]], kind="stable")][:max_images]
+    title = title or f"{np.count_nonzero(pred != y_true)} of {n} images misclassified"
+    cols = max(len(wrong), 1)
+    fig, axes = plt.subplots(2, cols, figsize=(1.55 * cols + 0.4, 3.6), squeeze=False,
+                             gridspec_kw={"height_ratios": [1.25, 1.0]})
+    K = proba.shape[1]
+    for c in range(cols):
+        ax_img, ax_bar = axes[0, c], axes[1, c]
+        if c >= len(wrong):
+            ax_img.axis("off")
+            ax_bar.axis("off")
+            ax_img.text(0.5, 0.5, "none", ha="center", va="center", transform=ax_img.transAxes)
+            continue
+        i = wrong[c]
+        ax_img.imshow(images[i].reshape(image_shape), cmap="gray_r")
+        ax_img.set_xticks([])
+        ax_img.set_yticks([])
+        ax_img.set_title(f"true {y_true[i]}, said {pred[i]}", fontsize=8)
+        colours = ["#bbbbbb"] * K
+        colours[pred[i]] = "#d62728"
+        colours[y_true[i]] = "#2ca02c"
+        ax_bar.bar(np.arange(K), proba[i], color=colours)
+        ax_bar.set_ylim(0, 1)
+        ax_bar.set_xticks(np.arange(K), [str(k) for k in range(K)], fontsize=6)
+        ax_bar.tick_params(axis="y", labelsize=6)
+        ax_bar.set_xlabel("class", fontsize=7)
+        if c == 0:
+            ax_bar.set_ylabel("probability", fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    # Fixed margins: tight_layout would measure every one of the 2 * cols axes (slow).
+    fig.subplots_adjust(left=0.5 / fig.get_figwidth(), right=1 - 0.1 / fig.get_figwidth(),
+                        top=0.83, bottom=0.12, wspace=0.35, hspace=0.35)
+    return fig
+
+
+__all__ += [
+    "CLASS_COLOURS",
+    "decision_grid",
+    "probability_image",
+    "scatter_classes",
+    "plot_decision_boundary",
+    "confusion_matrix",
+    "plot_confusion_matrix",
+    "plot_misclassified",
 ]

@@ -82,9 +82,13 @@ def prob_symbols(K=3):
 
 
 def target_symbols(K=3):
-    """Target symbols ``y0..y{K-1}`` (non-negative) as a column Matrix of shape (K, 1)."""
+    """Target symbols ``Y0..Y{K-1}`` (non-negative) as a column Matrix of shape (K, 1).
+
+    The course writes targets with a capital ``Y`` (one-hot or probability vectors) and keeps
+    the small ``y`` for integer class labels.
+    """
     K = _check_K(K)
-    return sp.Matrix(sp.symbols(f"y0:{K}", nonnegative=True))
+    return sp.Matrix(sp.symbols(f"Y0:{K}", nonnegative=True))
 
 
 _Z = sp.Symbol("Z", positive=True)
@@ -579,6 +583,91 @@ def numerical_jacobian(f, x, h=1e-6):
 
 
 # ---------------------------------------------------------------------------
+# Notebook 04: the batch gradient (S - Y) / N, componentwise
+# (chain_rule_cross_entropy author's section)
+# ---------------------------------------------------------------------------
+
+__all__ += ["cross_entropy_batch_gradient"]
+
+
+def _batch_symbols(name, N, K, **assumptions):
+    """A Matrix (N, K) of symbols ``name_{nk}`` (0-based n and k, like NumPy)."""
+    return sp.Matrix(N, K, lambda n, k: sp.Symbol(f"{name}_{{{n}{k}}}", **assumptions))
+
+
+def cross_entropy_batch_gradient(N=2, K=3, labels=None):
+    """Gradient of the MEAN cross-entropy of a batch with respect to every logit.
+
+    ``L = (1/N) sum_n L_n`` with ``L_n = -sum_k Y[n, k] log S[n, k]`` and
+    ``S[n, :] = softmax(Z[n, :])``. SymPy differentiates ``L`` with respect to each of the
+    ``N K`` logits ``Z[n, j]``; the result, rewritten in the probabilities, is ``(S - Y) / N``.
+
+    Parameters
+    ----------
+    N : int, default 2
+        Batch size (>= 1).
+    K : int, default 3
+        Number of classes (>= 2).
+    labels : sequence of int, optional
+        Integer labels ``y`` of shape (N,), 0-based: the targets are then one-hot rows.
+        By default the targets are symbols ``Y_{nk}`` whose rows sum to one (probability
+        targets), a fact the derivation uses in its last step.
+
+    Returns
+    -------
+    dict of SymPy objects
+        ``"Z"``, ``"S"``, ``"Y"``: Matrices of shape (N, K); ``"loss"``: L in the logits;
+        ``"grad_raw"``: ``dL/dZ`` from ``diff``, shape (N, K), in exponential form;
+        ``"grad_in_S"``: the same rewritten in ``S`` before using that each row of ``Y``
+        sums to one; ``"grad"``: after using it, shape (N, K); ``"minus_target"``:
+        ``grad - (S - Y) / N`` (the zero matrix); ``"cross_terms"``: the derivative of
+        ``L_n`` with respect to the logits of every OTHER example ``m != n`` (all zero).
+    """
+    K = _check_K(K)
+    if isinstance(N, bool) or not isinstance(N, (int, np.integer)) or N < 1:
+        raise ValueError(f"N must be an integer >= 1, got {N!r}")
+    N = int(N)
+    Z = _batch_symbols("Z", N, K, real=True)
+    S = _batch_symbols("S", N, K, positive=True)
+    if labels is None:
+        Y = _batch_symbols("Y", N, K, nonnegative=True)
+    else:
+        labels = [int(c) for c in labels]
+        if len(labels) != N or not all(0 <= c < K for c in labels):
+            raise ValueError(f"labels must be {N} integers in [0, {K - 1}], got {labels!r}")
+        Y = sp.Matrix(N, K, lambda n, k: sp.Integer(int(k == labels[n])))
+    denominators = [sum(sp.exp(Z[n, k]) for k in range(K)) for n in range(N)]
+    per_example = [-sum(Y[n, k] * (Z[n, k] - sp.log(denominators[n])) for k in range(K))
+                   for n in range(N)]
+    loss = sp.Rational(1, N) * sum(per_example)
+    grad_raw = sp.Matrix(N, K, lambda n, j: sp.diff(loss, Z[n, j]))
+    q = [sp.Symbol(f"q_{n}", positive=True) for n in range(N)]  # each row's normalising sum
+
+    def in_S(expr):
+        for n in range(N):
+            expr = expr.subs(denominators[n], q[n])
+            expr = expr.subs({sp.exp(Z[n, k]): S[n, k] * q[n] for k in range(K)})
+        return sp.expand(sp.cancel(expr))
+
+    grad_in_S = grad_raw.applyfunc(in_S)
+
+    def use_row_sums(n, j):
+        # N dL/dZ_nj = S_nj (Y_n0 + ... + Y_n,K-1) - Y_nj  ->  S_nj - Y_nj
+        row_total = sum(Y[n, k] for k in range(K))
+        collected = sp.collect(sp.expand(N * grad_in_S[n, j]), S[n, j])
+        return sp.expand(collected.subs(row_total, 1)) / N
+
+    grad = sp.Matrix(N, K, use_row_sums)
+    cross_terms = sp.Matrix([sp.diff(per_example[n], Z[m, j]) for n in range(N)
+                             for m in range(N) if m != n for j in range(K)])
+    return {
+        "Z": Z, "S": S, "Y": Y, "loss": loss, "grad_raw": grad_raw, "grad_in_S": grad_in_S,
+        "grad": grad, "minus_target": (grad - (S - Y) / N).applyfunc(sp.expand),
+        "cross_terms": cross_terms,
+    }
+
+
+# ---------------------------------------------------------------------------
 # Notebook 06 (dense_layer_backprop): the last layer in the column convention,
 # with an arbitrary cost of the softmax output
 # ---------------------------------------------------------------------------
@@ -706,3 +795,197 @@ def last_layer_gradient(K=3, D=2):
 
 
 __all__ += ["last_layer_gradient"]
+
+
+# ===========================================================================
+# notebook 08 (pitfalls_and_extensions): saturation, distillation, the Hessian
+# of cross-entropy, and the log-softmax Jacobian. Everything below this line
+# belongs to notebook 08.
+# ===========================================================================
+
+
+def saturation_gradients():
+    """Gradient of one sigmoid output with target 1: squared error versus cross-entropy.
+
+    With ``p = sigma(z)`` and target 1, squared error ``L = (p - 1)^2 / 2`` has
+    ``dL/dz = -p (1 - p)^2``, which tends to 0 as ``p -> 0`` (a confidently wrong
+    output stops learning); cross-entropy ``L = -log p`` has ``dL/dz = p - 1``,
+    which tends to -1. The derivatives come from ``diff`` in exponential form and
+    are rewritten with ``exp(-z) = (1 - p) / p``.
+
+    Returns
+    -------
+    dict of SymPy objects
+        ``"z"``, ``"p"`` (symbols); ``"mse_loss"``, ``"ce_loss"`` (in z);
+        ``"mse_grad_raw"``, ``"ce_grad_raw"`` (dL/dz in exponential form);
+        ``"mse_grad"``, ``"ce_grad"`` (in p, factored);
+        ``"mse_limit"``, ``"ce_limit"`` (limits as ``p -> 0+``: 0 and -1).
+    """
+    z = sp.Symbol("z", real=True)
+    p = sp.Symbol("p", positive=True)
+    sig = 1 / (1 + sp.exp(-z))
+    mse_loss = (sig - 1) ** 2 / 2
+    ce_loss = -sp.log(sig)
+    mse_raw, ce_raw = sp.diff(mse_loss, z), sp.diff(ce_loss, z)
+
+    def in_p(expr):
+        return sp.factor(sp.cancel(expr.subs(sp.exp(-z), (1 - p) / p)))
+
+    mse, ce = in_p(mse_raw), in_p(ce_raw)
+    return {
+        "z": z, "p": p, "mse_loss": mse_loss, "ce_loss": ce_loss,
+        "mse_grad_raw": mse_raw, "ce_grad_raw": ce_raw,
+        "mse_grad": mse, "ce_grad": ce,
+        "mse_limit": sp.limit(mse, p, 0, "+"), "ce_limit": sp.limit(ce, p, 0, "+"),
+    }
+
+
+def distillation_gradient(K=3):
+    """The soft-target (distillation) loss at temperature ``T = 1/t``, differentiated.
+
+    Teacher logits ``v``, student logits ``z``; ``p = softmax(v t)`` and
+    ``q = softmax(z t)``. The loss ``L = -sum_k p_k log q_k`` has gradient
+    ``dL/dz = t (q - p) = (q - p) / T``: the 1/T comes from the chain rule
+    through ``z t``. For large T (small t), ``q - p = t c + O(t^2)`` with
+    ``c_k = ((z_k - mean(z)) - (v_k - mean(v))) / K``, so the gradient is
+    ``t^2 c + O(t^3)``: it shrinks like ``1/T^2``, which is why distillation
+    losses are multiplied by ``T^2``.
+
+    The gradient is rewritten in ``q`` and ``p`` (naming each softmax
+    denominator and replacing ``exp(t z_m)`` by ``q_m`` times it), then
+    ``sum_k p_k = 1`` is used by substituting ``p_{K-1} = 1 - p_0 - ... - p_{K-2}``.
+
+    Parameters
+    ----------
+    K : int, default 3
+
+    Returns
+    -------
+    dict of SymPy objects
+        ``"t"``, ``"z"``, ``"v"`` (K, 1), ``"q"``, ``"p"`` (K, 1) symbols for the two
+        softmax outputs; ``"loss"`` (in z, v, t); ``"grad"``: dL/dz in q, p and t
+        before using ``sum p = 1``, shape (K, 1); ``"grad_minus_formula"``:
+        ``grad - t (q - p)`` after using it (zero);
+        ``"leading"``: ``d(q - p)/dt`` at ``t = 0``, shape (K, 1);
+        ``"leading_formula"``: ``c`` above; ``"leading_minus_formula"`` (zero);
+        ``"at_t0"``: ``q - p`` at ``t = 0`` (zero: both are uniform).
+    """
+    K = _check_K(K)
+    z = logit_symbols(K)
+    v = sp.Matrix(sp.symbols(f"v0:{K}", real=True))
+    t = sp.Symbol("t", positive=True)
+    q_sym = sp.Matrix(sp.symbols(f"q0:{K}", positive=True))
+    p_sym = sp.Matrix(sp.symbols(f"p0:{K}", positive=True))
+    Zq, Zp = sp.symbols("Z_q Z_p", positive=True)
+    eq, ep = (z * t).applyfunc(sp.exp), (v * t).applyfunc(sp.exp)
+    q, p = eq / sum(eq), ep / sum(ep)
+    loss = -sum(p[m] * sp.log(q[m]) for m in range(K))
+    grad_raw = sp.Matrix([sp.diff(loss, z[m]) for m in range(K)])
+
+    def in_q_p(expr):
+        expr = expr.subs(sum(eq), Zq).subs(sum(ep), Zp)
+        expr = expr.subs({eq[m]: q_sym[m] * Zq for m in range(K)})
+        expr = expr.subs({ep[m]: p_sym[m] * Zp for m in range(K)})
+        return sp.expand(sp.cancel(expr))
+
+    def use_sum_p(expr):
+        return sp.expand(expr.subs(p_sym[K - 1], 1 - sum(p_sym[:K - 1])))
+
+    grad = grad_raw.applyfunc(in_q_p)
+    # t * (q_k * (p_0 + ... + p_{K-1}) - p_k): readable before sum p = 1 is used
+    grad_display = sp.Matrix([t * sp.collect(sp.expand(grad[m] / t), q_sym[m])
+                              for m in range(K)])
+    target = (t * (q_sym - p_sym)).applyfunc(use_sum_p)
+    leading = (q - p).diff(t).subs(t, 0).applyfunc(sp.cancel)
+    z_bar, v_bar = sum(z) / K, sum(v) / K
+    leading_formula = sp.Matrix([((z[m] - z_bar) - (v[m] - v_bar)) / K for m in range(K)])
+    return {
+        "t": t, "z": z, "v": v, "q": q_sym, "p": p_sym, "loss": loss, "grad": grad_display,
+        "grad_minus_formula": (grad.applyfunc(use_sum_p) - target).applyfunc(sp.expand),
+        "leading": leading, "leading_formula": leading_formula,
+        "leading_minus_formula": (leading - leading_formula).applyfunc(sp.expand),
+        "at_t0": (q - p).subs(t, 0).applyfunc(sp.simplify),
+    }
+
+
+def cross_entropy_hessian(K=3):
+    """Hessian of ``L = -sum_k y_k log softmax(z)_k`` with respect to the logits.
+
+    ``sympy.hessian`` of the loss written in the logits, rewritten in ``s`` (as
+    for the Jacobian). Before using ``sum_k y_k = 1`` every entry is
+    ``(y_0 + ... + y_{K-1}) * J_ij``; after it, the Hessian is exactly
+    ``J = diag(s) - s s^T``, the softmax Jacobian, and no longer depends on y.
+
+    Parameters
+    ----------
+    K : int, default 3
+
+    Returns
+    -------
+    dict of SymPy objects
+        ``"loss"``; ``"hessian_raw"`` (K, K), exponential form; ``"hessian_in_s"``
+        before ``sum y = 1``; ``"in_s_minus_sum_y_J"``: ``hessian_in_s - (sum y) J``
+        (zero); ``"hessian"`` after ``sum y = 1`` (substituting
+        ``y_{K-1} = 1 - y_0 - ... - y_{K-2}``); ``"minus_J"``: ``hessian - J`` (zero);
+        ``"s"``, ``"y"``: the symbol matrices.
+    """
+    K = _check_K(K)
+    z, s, y = logit_symbols(K), prob_symbols(K), target_symbols(K)
+    s_of_z = softmax_matrix(K)
+    loss = -sum(y[m] * sp.log(s_of_z[m]) for m in range(K))
+    H_raw = sp.hessian(loss, list(z))
+    H_s = _exp_to_s(H_raw, K).applyfunc(sp.expand)
+    J = softmax_jacobian_formula(K)
+    H = H_s.subs(y[K - 1], 1 - sum(y[:K - 1])).applyfunc(sp.expand)
+    return {
+        "loss": loss, "hessian_raw": H_raw, "hessian_in_s": H_s.applyfunc(sp.factor),
+        "in_s_minus_sum_y_J": (H_s - sum(y) * J).applyfunc(sp.expand),
+        "hessian": _tidy_rows(H, s), "minus_J": (H - J).applyfunc(sp.expand),
+        "s": s, "y": y,
+    }
+
+
+def log_softmax_jacobian_symbolic(K=3):
+    """Jacobian and vector-Jacobian product of ``log_softmax(z)``.
+
+    ``d log s_i / d z_j = delta_ij - s_j``: the Jacobian is ``I - 1 s^T`` (every row
+    is ``e_i - s``), which is NOT symmetric. Its VJP with an upstream gradient
+    ``g`` is ``g^T J = g - s * sum(g)``; the other product, ``J g = g - <g, s> 1``,
+    is a different vector.
+
+    Parameters
+    ----------
+    K : int, default 3
+
+    Returns
+    -------
+    dict of SymPy objects
+        ``"J_raw"`` (K, K), exponential form; ``"J"``: in s; ``"J_formula"``:
+        ``I - 1 s^T``; ``"J_minus_formula"`` (zero); ``"g"``: symbols ``g0..``
+        (K, 1); ``"vjp"``: ``(g^T J)^T`` (K, 1); ``"vjp_formula"``: ``g - s sum(g)``;
+        ``"vjp_minus_formula"`` (zero); ``"Jg"``: ``J g`` (K, 1), for contrast;
+        ``"s"``: the symbol matrix.
+    """
+    K = _check_K(K)
+    z, s = logit_symbols(K), prob_symbols(K)
+    J_raw = softmax_matrix(K).applyfunc(sp.log).jacobian(z)
+    J = _exp_to_s(J_raw, K).applyfunc(lambda e: sp.expand(sp.cancel(e)))
+    J_formula = sp.eye(K) - sp.ones(K, 1) * s.T
+    g = sp.Matrix(sp.symbols(f"g0:{K}", real=True))
+    vjp = (g.T * J).T.applyfunc(sp.expand)
+    vjp_formula = g - s * sum(g)
+    return {
+        "J_raw": J_raw, "J": J, "J_formula": J_formula,
+        "J_minus_formula": (J - J_formula).applyfunc(sp.expand),
+        "g": g, "vjp": vjp, "vjp_formula": vjp_formula,
+        "vjp_minus_formula": (vjp - vjp_formula).applyfunc(sp.expand),
+        "Jg": (J * g).applyfunc(sp.expand), "s": s,
+    }
+
+
+__all__ += [
+    "saturation_gradients",
+    "distillation_gradient",
+    "cross_entropy_hessian",
+    "log_softmax_jacobian_symbolic",
+]

@@ -430,3 +430,241 @@ def jacobian_explorer(K=3, logits=None):
 
 
 __all__ += ["JacobianExplorer", "jacobian_explorer"]
+
+
+# ---------------------------------------------------------------------------
+# Notebook 07: training explorer (train_a_classifier author's section)
+# ---------------------------------------------------------------------------
+
+
+def _one_blas_thread():
+    """A context manager limiting BLAS to one thread while it is open (if threadpoolctl exists).
+
+    The explorer's matrices are tiny (at most 300 x 100), where BLAS threads cost more
+    than they save, and on a busy machine they can make a run many times slower. The
+    limit is lifted again when the block ends, so the learner's own setting is untouched.
+    """
+    import contextlib
+
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+class TrainingExplorer(FigureExplorer):
+    """Train a two-layer MLP on the spirals; live decision regions and loss curve.
+
+    Three sliders choose the hidden size H, the learning rate and the number of
+    epochs; every change trains a fresh ``Dense(2, H) -> ReLU -> Dense(H, 3)``
+    network (``backprop_lib.model.MLP``) with full-batch gradient descent
+    (``backprop_lib.optim.SGD``) on 300 spiral points and redraws. The button
+    trains again from a new random initialisation and draws the regions as
+    they form, a few frames along the way. Left: the decision regions (colour
+    mixes the class probabilities) with the data; right: the loss of every
+    epoch (log scale).
+
+    Parameters
+    ----------
+    hidden : int, default 50
+        Initial hidden size H (2 to 100).
+    lr : float, default 1.0
+        Initial learning rate (0.01 to 10).
+    epochs : int, default 300
+        Initial number of epochs, one gradient step each (10 to 600).
+    seed : int, default 0
+        Seed of the first initialisation (the data are always ``make_spiral(seed=0)``).
+    frames : int, default 4
+        Pictures drawn while the button's training runs (the last one included).
+    resolution : int, default 90
+        Grid points per axis of the decision regions.
+
+    Attributes
+    ----------
+    hidden_slider, epochs_slider : ipywidgets.IntSlider
+    lr_slider : ipywidgets.FloatLogSlider
+    train_button : ipywidgets.Button
+    readout : ipywidgets.HTML
+        Final loss, training accuracy and the time the training took.
+    regions : matplotlib.image.AxesImage
+        The decision regions on display (``regions.get_array()``).
+    loss_line : matplotlib.lines.Line2D
+        The loss curve on display (``loss_line.get_ydata()``).
+    losses : list of float
+        Loss before each epoch's step, of the last training run.
+    train_accuracy : float
+        Accuracy on the 300 training points after the last run.
+    seconds : float
+        Wall-clock time of the last training run (training only, no drawing).
+    """
+
+    def __init__(self, hidden=50, lr=1.0, epochs=300, seed=0, frames=4, resolution=90):
+        from backprop_lib.data import make_spiral
+        from backprop_lib.plots import decision_grid, scatter_classes
+
+        super().__init__(figsize=(8.4, 3.7))
+        self.X, self.y = make_spiral(100, 3, noise=0.2, seed=0)
+        self.seed = int(seed)
+        self.frames = max(1, int(frames))
+        self.resolution = int(resolution)
+        self.grid, extent = decision_grid(self.X, self.resolution)
+        self.losses, self.train_accuracy, self.seconds = [], float("nan"), 0.0
+        style = {"description_width": "90px"}
+        layout = widgets.Layout(width="300px")
+        self.hidden_slider = widgets.IntSlider(
+            value=int(np.clip(hidden, 2, 100)), min=2, max=100, step=1, description="hidden H",
+            continuous_update=False, style=style, layout=layout)
+        self.lr_slider = widgets.FloatLogSlider(
+            value=float(np.clip(lr, 0.01, 10.0)), base=10, min=-2, max=1, step=0.05,
+            description="learning rate", continuous_update=False, readout_format=".3g",
+            style=style, layout=layout)
+        self.epochs_slider = widgets.IntSlider(
+            value=int(np.clip(epochs, 10, 600)), min=10, max=600, step=10,
+            description="epochs", continuous_update=False, style=style, layout=layout)
+        self.train_button = widgets.Button(description="train again (new start)",
+                                           icon="play", layout=widgets.Layout(width="300px"))
+        self.readout = widgets.HTML()
+
+        self.ax_r, self.ax_l = self.fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.0, 1.15]})
+        blank = np.ones((self.resolution, self.resolution, 3))
+        self.regions = self.ax_r.imshow(blank, origin="lower", extent=extent, aspect="auto",
+                                        interpolation="bilinear")
+        scatter_classes(self.ax_r, self.X, self.y, size=8)
+        self.ax_r.set_xlim(extent[0], extent[1])
+        self.ax_r.set_ylim(extent[2], extent[3])
+        self.ax_r.set_xlabel("$x_1$")
+        self.ax_r.set_ylabel("$x_2$")
+        (self.loss_line,) = self.ax_l.plot([], [], color="#1f77b4", lw=1.5, label="training loss")
+        self.ax_l.axhline(np.log(3), color="gray", lw=1, linestyle="--",
+                          label="log K (a uniform guess)")
+        self.ax_l.set_yscale("log")
+        self.ax_l.set_xlabel("epoch")
+        self.ax_l.set_ylabel("mean cross-entropy")
+        self.ax_l.legend(loc="lower left", fontsize=8)
+        self.fig.subplots_adjust(left=0.09, right=0.98, top=0.88, bottom=0.15, wspace=0.32)
+
+        self.train_button.on_click(self._on_button)
+        controls = [self.hidden_slider, self.lr_slider, self.epochs_slider]
+        self._finish(controls, extra=widgets.VBox([self.train_button, self.readout]))
+
+    @property
+    def settings(self):
+        """dict: the current hidden size, learning rate and epochs."""
+        return {"hidden": int(self.hidden_slider.value), "lr": float(self.lr_slider.value),
+                "epochs": int(self.epochs_slider.value)}
+
+    def _on_button(self, _button):
+        self.seed += 1
+        self.train(frames=self.frames)
+
+    def redraw(self):
+        """Train with the current settings and draw the result (one frame)."""
+        self._train(frames=1, render=False)
+
+    def train(self, frames=1):
+        """Train a fresh network with the current settings, drawing `frames` pictures.
+
+        Parameters
+        ----------
+        frames : int, default 1
+            Intermediate pictures (evenly spaced over the epochs, the last one
+            at the end) rendered into ``self.image`` while training runs.
+        """
+        self._train(frames=max(1, int(frames)), render=True)
+
+    def _train(self, frames, render):
+        import time
+
+        from backprop_lib.model import MLP
+        from backprop_lib.optim import SGD
+
+        s = self.settings
+        model = MLP([2, s["hidden"], 3], seed=self.seed)
+        optimizer = SGD(lr=s["lr"])
+        stops = set(np.linspace(0, s["epochs"], frames + 1).round().astype(int)[1:])
+        self.losses = []
+        diverged_at = None
+        seconds = 0.0
+        with _one_blas_thread():
+            for epoch in range(1, s["epochs"] + 1):
+                start = time.perf_counter()
+                try:
+                    with np.errstate(all="ignore"):
+                        loss = model.loss(self.X, self.y)
+                        if not np.isfinite(loss):
+                            raise FloatingPointError
+                        model.backward()
+                        optimizer.step(model.parameters())
+                except (ValueError, FloatingPointError):  # the logits became inf or NaN
+                    diverged_at = epoch
+                seconds += time.perf_counter() - start
+                if diverged_at is not None:
+                    break
+                self.losses.append(loss)
+                if render and epoch in stops and epoch != s["epochs"]:
+                    self._draw(model, epoch, diverged_at)
+                    self.image.value = self.png()
+        self.seconds = seconds
+        self._draw(model, len(self.losses), diverged_at)
+        if render:
+            self.image.value = self.png()
+
+    def _draw(self, model, epoch, diverged_at):
+        from backprop_lib.plots import probability_image
+
+        s = self.settings
+        with np.errstate(all="ignore"):
+            logits = model.forward(self.grid)
+            finite = np.isfinite(logits).all()
+            proba = softmax(logits) if finite else np.full((len(self.grid), 3), 1 / 3)
+            self.train_accuracy = (float(np.mean(model.predict(self.X) == self.y)) if finite
+                                   else float("nan"))
+        self.regions.set_data(probability_image(proba, (self.resolution, self.resolution)))
+        epochs = np.arange(1, len(self.losses) + 1)
+        self.loss_line.set_data(epochs, np.asarray(self.losses, dtype=float))
+        self.ax_l.set_xlim(0, s["epochs"])
+        # Keep the log-scaled y range finite and readable, whatever a diverging run produced.
+        shown = np.clip(np.asarray(self.losses + [np.log(3)], dtype=float), 1e-4, 1e4)
+        self.ax_l.set_ylim(shown.min() / 1.5, shown.max() * 1.5)
+        self.ax_r.set_title(f"H = {s['hidden']}, after {epoch} epochs", fontsize=10)
+        if diverged_at is not None:
+            self.ax_l.set_title(f"diverged at epoch {diverged_at}: lower the learning rate",
+                                fontsize=10, color="#b3261e")
+            self.readout.value = (f"<b>Diverged</b> at epoch {diverged_at} (the logits "
+                                  "overflowed): the learning rate is too large.")
+            return
+        self.ax_l.set_title(f"learning rate {s['lr']:.3g}: loss per epoch", fontsize=10,
+                            color="black")
+        loss = self.losses[-1] if self.losses else float("nan")
+        self.readout.value = (
+            f"<code>epoch {epoch}: loss {loss:.4f}, training accuracy "
+            f"{self.train_accuracy:.1%}</code><br><code>trained in {self.seconds:.2f} s "
+            f"(seed {self.seed})</code>"
+        )
+
+
+def training_explorer(hidden=50, lr=1.0, epochs=300, seed=0):
+    """Build a :class:`TrainingExplorer`; put it last in a cell to display it.
+
+    Parameters
+    ----------
+    hidden : int, default 50
+        Initial hidden size (2 to 100).
+    lr : float, default 1.0
+        Initial learning rate (0.01 to 10).
+    epochs : int, default 300
+        Initial number of epochs (10 to 600).
+    seed : int, default 0
+        Seed of the first initialisation.
+
+    Returns
+    -------
+    explorer : TrainingExplorer
+        ``explorer.losses`` is the loss curve on display and
+        ``explorer.train_accuracy`` the accuracy reached.
+    """
+    return TrainingExplorer(hidden=hidden, lr=lr, epochs=epochs, seed=seed)
+
+
+__all__ += ["TrainingExplorer", "training_explorer"]

@@ -437,6 +437,89 @@ def test_next_hint_button_reveals_hints_one_by_one(student):
 
 
 # ---------------------------------------------------------------------------
+# Notebook 07: the training notebook and its explorer
+# ---------------------------------------------------------------------------
+
+TRAINING_SOURCE = ROOT / "course" / "07_train_a_classifier.md"
+
+
+def test_training_notebook_runs_clean_and_its_explorer_retrains(browser, lab):
+    """Notebook 07 (solutions): runs clean, every check passes, the digits reach the printed
+    accuracy, and moving the explorer's hidden-size slider retrains and redraws its figure."""
+    if not TRAINING_SOURCE.exists():
+        pytest.skip(f"{TRAINING_SOURCE.name} does not exist yet")
+    built = release.build_source(TRAINING_SOURCE)
+    # The server serves its root folder live, so the notebook can be added now.
+    (lab["root"] / "solutions" / built.filename).write_text(built.solutions, encoding="utf-8")
+    page, notebook = open_and_start_run_all(browser, lab, "solutions", built.filename)
+    try:
+        wait_for_run_all(page)
+        cells = cell_reports(notebook)
+        assert_ran_without_tracebacks(cells)
+        statuses = panel_statuses(cells)
+        assert set(statuses.values()) == {"passed"}, statuses
+        assert len(statuses) == 5, statuses
+        accuracy = re.findall(r"test accuracy: (0\.\d{3})", "\n".join(c["output"] for c in cells))
+        assert accuracy and float(accuracy[-1]) >= 0.97, accuracy
+        assert_slider_redraws_figure(page, notebook, "training_explorer")
+    finally:
+        page.close()
+
+
+# --------------------------------------------------------------------------- notebook 09
+# The capstone runs in the same JupyterLab, whichever notebook the fixture above serves: its two
+# builds are written into the served folders, then opened side by side like the `runs` pair.
+
+CAPSTONE_SOURCE = ROOT / "course" / "09_capstone.md"
+
+
+@pytest.fixture(scope="module")
+def capstone_runs(browser, lab, runs):
+    """Both builds of notebook 09 opened in their own tab and run at the same time."""
+    if not CAPSTONE_SOURCE.exists():
+        pytest.skip(f"{CAPSTONE_SOURCE.name} does not exist yet")
+    built = release.build_source(CAPSTONE_SOURCE)
+    for version in ("solutions", "student"):
+        (lab["root"] / version / built.filename).write_text(getattr(built, version),
+                                                            encoding="utf-8")
+    pages = {version: open_and_start_run_all(browser, lab, version, built.filename)
+             for version in ("solutions", "student")}
+    for page, _ in pages.values():
+        wait_for_run_all(page)
+    yield pages
+    for page, _ in pages.values():
+        page.close()
+
+
+def test_capstone_solutions_run_clean_and_every_check_passes(capstone_runs):
+    from backprop_lib.grading import exercises
+
+    page, notebook = capstone_runs["solutions"]
+    notebook.locator(".jp-CodeCell", has=page.locator(".backprop-check")).last \
+        .scroll_into_view_if_needed()
+    screenshot(page, "capstone_solutions")
+    cells = cell_reports(notebook)
+    assert_ran_without_tracebacks(cells)
+    statuses = panel_statuses(cells)
+    assert set(statuses) == set(exercises(9)), statuses
+    assert set(statuses.values()) == {"passed"}, statuses
+
+
+def test_capstone_student_build_runs_and_shows_not_attempted(capstone_runs):
+    from backprop_lib.grading import exercises
+
+    page, notebook = capstone_runs["student"]
+    notebook.locator(".jp-CodeCell", has=page.locator(".backprop-check")).last \
+        .scroll_into_view_if_needed()
+    screenshot(page, "capstone_student")
+    cells = cell_reports(notebook)
+    assert_ran_without_tracebacks(cells)
+    statuses = panel_statuses(cells)
+    assert set(statuses) == set(exercises(9)), statuses
+    assert set(statuses.values()) == {"not attempted"}, statuses
+
+
+# ---------------------------------------------------------------------------
 # notebook 06 (dense_layer_backprop): its solutions build runs clean in JupyterLab
 # ---------------------------------------------------------------------------
 

@@ -449,6 +449,25 @@ BAD_INPUTS = [
     (F.one_hot, ([0.0, 1.0], 2), {}, TypeError, "y must hold integer class labels"),
     (F.one_hot, ([[0, 1]], 2), {}, ValueError, r"y must have shape \(N,\)"),
     (F.one_hot, ([0, 2], 2), {}, ValueError, r"y must hold class indices in \[0, 1\]"),
+    # Jacobian and VJP take the softmax OUTPUT: logits, exp(z), negative values, NaN are refused.
+    (F.softmax_jacobian, (np.array([2.0, -1.0, 0.5]),), {}, ValueError,
+     "negative entries .* this looks like logits; pass softmax"),
+    (F.softmax_jacobian, (np.array([[2.0, 1.0, 0.5]]),), {}, ValueError,
+     r"s\[0\] sums to 3.5; this looks like logits"),
+    (F.softmax_jacobian, (np.exp(np.array([0.0, 1.0])),), {}, ValueError,
+     "each row of s must sum to 1"),
+    (F.softmax_jacobian, (np.array([0.5, np.nan, 0.5]),), {}, ValueError,
+     "s contains NaN or infinite values"),
+    (F.softmax_jacobian, (np.array([0.5, np.inf]),), {}, ValueError, "s contains NaN or inf"),
+    (F.softmax_vjp, (np.array([[2.0, -1.0]]), np.ones((1, 2))), {}, ValueError,
+     "this looks like logits; pass softmax"),
+    (F.softmax_vjp, (np.array([[0.2, 0.2]]), np.ones((1, 2))), {}, ValueError,
+     r"s\[0\] sums to 0.4"),
+    (F.softmax_vjp, (np.array([[np.nan, 1.0]]), np.ones((1, 2))), {}, ValueError,
+     "s contains NaN"),
+    (F.logsumexp, (np.zeros(3),), {"keepdims": "no"}, TypeError, "keepdims must be True or"),
+    (F.logsumexp, (np.zeros(3),), {"keepdims": 1}, TypeError, "keepdims must be True or False"),
+    (F.logsumexp, (np.zeros(3),), {"keepdims": None}, TypeError, "keepdims must be True or"),
 ]
 
 
@@ -538,3 +557,39 @@ def test_parallel_blocks_still_reject_nan(monkeypatch):
     z[4, 2] = np.nan
     with pytest.raises(ValueError, match="logits"):
         F.softmax_cross_entropy(z, np.zeros(6, dtype=int))
+
+
+# ---------------------------------------------------------------------------
+# The probability check of softmax_jacobian / softmax_vjp accepts every real softmax output
+# ---------------------------------------------------------------------------
+
+
+@FAST
+@given(logits_arrays(max_abs=1e4))
+def test_probability_check_accepts_softmax_output_in_float32_and_float64(z):
+    for dtype in (np.float64, np.float32):
+        s = F.softmax(z.astype(dtype))
+        F.softmax_jacobian(s)
+        F.softmax_vjp(s, np.ones_like(s))
+
+
+@pytest.mark.parametrize("k", [2, 1000, 50_000])
+def test_probability_check_accepts_wide_float32_rows(k, rng):
+    s = F.softmax(rng.normal(0.0, 5.0, size=(2, k)).astype(np.float32))
+    assert F.softmax_vjp(s, s).shape == (2, k)
+
+
+def test_probability_check_accepts_float64_probabilities_cast_to_float32(rng):
+    s = F.softmax(rng.normal(size=(8, 300))).astype(np.float32)
+    assert F.softmax_jacobian(s).shape == (8, 300, 300)
+
+
+def test_probability_check_accepts_exact_zeros_and_ones():
+    s = np.array([[1.0, 0.0, 0.0], [0.0, 0.5, 0.5]])
+    np.testing.assert_array_equal(F.softmax_jacobian(s)[0], np.zeros((3, 3)))
+
+
+def test_logsumexp_keepdims_accepts_numpy_bools():
+    z = np.zeros((2, 3))
+    assert F.logsumexp(z, keepdims=np.bool_(True)).shape == (2, 1)
+    assert F.logsumexp(z, keepdims=False).shape == (2,)

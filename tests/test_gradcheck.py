@@ -142,6 +142,8 @@ def test_numerical_gradient_perturbs_in_place_so_shared_memory_works(rng):
         (np.sum, np.arange(3), 1e-5, TypeError, "x must have a floating dtype"),
         (np.sum, np.zeros(2), 0.0, ValueError, "h must be a positive"),
         (np.sum, np.zeros(2), float("nan"), ValueError, "h must be a positive"),
+        (np.sum, np.zeros(2), "1e-5", TypeError, "h must be a positive number, got str"),
+        (np.sum, np.zeros(2), True, TypeError, "h must be a positive number, got bool"),
         (lambda v: v * 2, np.zeros(2), 1e-5, ValueError, "f must return a scalar"),
     ],
 )
@@ -271,3 +273,10 @@ def test_checks_work_with_the_library_layers_and_model(rng):
     model = model_module.MLP([3, 5, 4], activation="tanh", seed=0)
     report = check_model_gradients(model, rng.normal(size=(6, 3)), rng.integers(0, 4, size=6))
     assert len(report.errors) == 4 and report.passed, str(report)
+
+
+def test_layer_and_model_checks_explain_objects_that_are_not_layers():
+    with pytest.raises(TypeError, match="layer must have forward, backward, params and grads"):
+        check_layer_gradients(object(), np.zeros((2, 3)))
+    with pytest.raises(TypeError, match="model must have loss, backward and layers"):
+        check_model_gradients(object(), np.zeros((2, 3)), np.zeros(2, dtype=int))

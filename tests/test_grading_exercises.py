@@ -192,6 +192,11 @@ CORRECT = {
 }
 
 
+#: Numeric exercises whose correct and wrong answers live in a test file of their own.
+TESTED_IN_OWN_FILE = {"jacobian_vjp": "tests/test_jacobian_vjp.py",
+                      "predict_digits": "tests/test_exercises_nb07.py"}
+
+
 def _solutions_in_notebook_test_files():
     """Exercise ids that a ``tests/test_exercises_nbNN.py`` file covers in its own CORRECT.
 
@@ -212,7 +217,8 @@ def _solutions_in_notebook_test_files():
 
 def test_every_numeric_exercise_has_solutions_here():
     numeric = {ex for ex in list_exercises() if get_exercise(ex).kind == "function"}
-    assert numeric == set(CORRECT) | _solutions_in_notebook_test_files()
+    assert numeric == (set(CORRECT) | _solutions_in_notebook_test_files()
+                       | set(TESTED_IN_OWN_FILE))
     assert all(len(impls) >= 3 for impls in CORRECT.values())
 
 
@@ -361,14 +367,14 @@ WRONG = [
     ("warmup_row_sums", "shape", "keepdims", lambda A: A.sum(axis=1, keepdims=True)),
     ("warmup_row_sums", "mutates_input", "A", lambda A: np.cumsum(A, axis=1, out=A)[:, -1]),
     ("warmup_row_sums", "dtype", "integers", lambda A: A.sum(axis=1).astype(int)),
-    ("warmup_row_sums", None, "mean", lambda A: A.mean(axis=1)),
+    ("warmup_row_sums", "wrong_normaliser", "mean", lambda A: A.mean(axis=1)),
     # 01 dense forward
     ("dense_forward", "transposed", "column convention", lambda A, W, b: (A @ W + b).T),
     ("dense_forward", "transposed", "row", lambda A, W, b: W.T @ A.T + b[:, None]),
     ("dense_forward", "bias_wrong_axis", "every row", lambda A, W, b: A @ W + b[:, None]),
     ("dense_forward", "bias_wrong_axis", "b", lambda A, W, b: A @ W + b.reshape(-1, 1)),
     ("dense_forward", "shape", "single example", lambda A, W, b: A[0] @ W + b),
-    ("dense_forward", None, "bias", lambda A, W, b: A @ W),
+    ("dense_forward", "missing_term", "bias", lambda A, W, b: A @ W),
     ("dense_forward", "uses_reference", "backprop_lib", _dense_layer_forward),
     # 02 softmax
     ("softmax", "overflow", "maximum", _naive_softmax),
@@ -388,7 +394,7 @@ WRONG = [
     ("log_softmax", "sign", "opposite sign", lambda z: -_stable_log_softmax(z)),
     ("log_softmax", "transposed", "transposed", lambda z: _stable_log_softmax(z).T),
     ("log_softmax", "uses_reference", "backprop_lib", _uses_reference("log_softmax")),
-    ("log_softmax", None, "log(sum(exp", lambda z: z - z.max(axis=-1, keepdims=True)),
+    ("log_softmax", "missing_term", "log(sum(exp", lambda z: z - z.max(axis=-1, keepdims=True)),
     # 03 softmax Jacobian
     ("softmax_jacobian", "elementwise_jacobian", "off-diagonal", lambda s: np.diag(s * (1 - s))),
     ("softmax_jacobian", "elementwise_jacobian", "(K, K) matrix", lambda s: s * (1 - s)),
@@ -396,8 +402,8 @@ WRONG = [
     ("softmax_jacobian", "mutates_input", "s", _jacobian_reusing_s),
     ("softmax_jacobian", "uses_reference", "backprop_lib", _uses_reference("softmax_jacobian")),
     ("softmax_jacobian", "shape", "shape", lambda s: (np.diag(s) - np.outer(s, s))[None]),
-    ("softmax_jacobian", None, "diag(s)", lambda s: -np.outer(s, s)),
-    ("softmax_jacobian", None, "OUTPUT", lambda s: np.diag(_stable_softmax(s))
+    ("softmax_jacobian", "missing_term", "diag(s)", lambda s: -np.outer(s, s)),
+    ("softmax_jacobian", "double_softmax", "OUTPUT", lambda s: np.diag(_stable_softmax(s))
      - np.outer(_stable_softmax(s), _stable_softmax(s))),
     # 03 batched Jacobian
     ("softmax_jacobian_batch", "elementwise_jacobian", "off-diagonal",
@@ -434,7 +440,8 @@ WRONG = [
     ("cross_entropy", "wrong_axis", "axis=0",
      lambda z, y: -np.log(_softmax_axis0(z))[np.arange(len(y)), y].mean()),
     ("cross_entropy", "uses_reference", "backprop_lib", _uses_reference("cross_entropy")),
-    ("cross_entropy", None, "[np.arange(N), y]", lambda z, y: -_stable_log_softmax(z)[:, y].mean()),
+    ("cross_entropy", "wrong_index", "[np.arange(N), y]",
+     lambda z, y: -_stable_log_softmax(z)[:, y].mean()),
     ("cross_entropy", "shape", "mean", lambda z, y: -_stable_log_softmax(z)[np.arange(len(y)), y]),
     # 04 cross-entropy gradient
     ("cross_entropy_grad", "missing_batch_mean", "1/N",
@@ -460,9 +467,10 @@ WRONG = [
     ("dense_backward", "sign", "opposite sign",
      lambda dZ, A, W: (-(dZ @ W.T), -(A.T @ dZ), -dZ.sum(axis=0))),
     ("dense_backward", "mutates_input", "A", _dense_backward_into_A),
-    ("dense_backward", None, "already inside dZ",
+    ("dense_backward", "wrong_normaliser", "already inside dZ",
      lambda dZ, A, W: (dZ @ W.T, A.T @ dZ, dZ.mean(axis=0))),
-    ("dense_backward", None, "order", lambda dZ, A, W: (A.T @ dZ, dZ @ W.T, dZ.sum(axis=0))),
+    ("dense_backward", "output_order", "order",
+     lambda dZ, A, W: (A.T @ dZ, dZ @ W.T, dZ.sum(axis=0))),
     # 06 numerical gradient
     ("numerical_gradient", "mutates_input", "x", _numgrad_no_restore),
     ("numerical_gradient", "sign", "flipped", _numgrad_step(sign=-1, divisor=2)),
@@ -472,9 +480,128 @@ WRONG = [
      lambda f, x, h=1e-5: _numgrad_model(f, x).astype(int)),
     ("numerical_gradient", "uses_reference", "backprop_lib",
      lambda f, x, h=1e-5: gradcheck.numerical_gradient(f, x, h)),
-    ("numerical_gradient", None, "forward differences", _numgrad_step(1, 1, forward=True)),
-    ("numerical_gradient", None, "2h", _numgrad_step(sign=1, divisor=1)),
+    ("numerical_gradient", "forward_difference", "forward differences",
+     _numgrad_step(1, 1, forward=True)),
+    ("numerical_gradient", "wrong_normaliser", "2h", _numgrad_step(sign=1, divisor=1)),
 ]
+
+
+# ---------------------------------------------------------------------------
+# Development set for the structural diagnosis: realistic wrong answers that the
+# exercises' hand-written variants do not reproduce exactly (combined mistakes, other
+# normalisers, operands in the column convention's order, no keepdims, ...). The
+# held-out set in tests/test_grading_heldout.py was written after the code and is
+# measured separately.
+# ---------------------------------------------------------------------------
+
+
+def _sm(z, axis=-1):
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _lsm(z):
+    m = z.max(axis=-1, keepdims=True)
+    return z - m - np.log(np.exp(z - m).sum(axis=-1, keepdims=True))
+
+
+def _onehot(z, y):
+    return np.eye(z.shape[1])[y]
+
+
+def _dev_vjp_in_loop(s, g):
+    out = np.empty_like(s)
+    for n in range(s.shape[0]):
+        J = np.diag(s[n]) + np.outer(s[n], s[n])
+        out[n] = g[n] @ J
+    return out
+
+
+def _dev_numgrad_all_at_once(f, x, h=1e-5):
+    grad = np.zeros(x.shape)
+    for i in np.ndindex(x.shape):
+        grad[i] = (f(x + h) - f(x - h)) / (2 * h)
+    return grad
+
+
+def _dev_ce_grad_columns(z, y):
+    p = _sm(z)
+    p[:, y] -= 1
+    return p / len(y)
+
+
+#: (exercise id, the code a tutor would name, implementation)
+DEV = [
+    ("warmup_row_sums", "wrong_axis", lambda A: np.array([col.sum() for col in A.T])),
+    ("warmup_row_sums", "wrong_normaliser", lambda A: A.sum(axis=1) / A.shape[1]),
+    ("warmup_row_sums", "dtype", lambda A: A.sum(axis=1).astype(np.float16)),
+    ("warmup_row_sums", "shape", lambda A: A.sum(axis=1, keepdims=True).T),
+    ("dense_forward", "operand_order", lambda A, W, b: W @ A + b),
+    ("dense_forward", "transposed", lambda A, W, b: A @ W.T + b),
+    ("dense_forward", "transposed", lambda A, W, b: np.einsum("nd,hd->nh", A, W) + b),
+    ("dense_forward", "transposed", lambda A, W, b: W.T @ A.T + b),
+    ("dense_forward", "missing_term", lambda A, W, b: np.dot(A, W)),
+    ("softmax", "wrong_axis", lambda z: np.exp(z - z.max(-1, keepdims=True))
+     / np.exp(z - z.max(-1, keepdims=True)).sum(axis=-1)),
+    ("softmax", "wrong_axis", lambda z: np.exp(z - np.max(z)) / np.sum(np.exp(z - np.max(z)))),
+    ("softmax", "dtype", lambda z: _sm(z).astype(np.float16)),
+    ("softmax", "double_softmax", lambda z: _sm(_sm(z))),
+    ("log_softmax", "wrong_axis", lambda z: z - z.max(-1, keepdims=True)
+     - np.log(np.exp(z - z.max(-1, keepdims=True)).sum(-1))),
+    ("log_softmax", "sign", lambda z: z - z.max(-1, keepdims=True)
+     + np.log(np.exp(z - z.max(-1, keepdims=True)).sum(-1, keepdims=True))),
+    ("log_softmax", "wrong_axis", lambda z: z - np.log(np.exp(z - z.max()).sum()) - z.max()),
+    ("log_softmax", "dtype", lambda z: _lsm(z).astype(np.complex128)),
+    ("softmax_jacobian", "sign", lambda s: np.diag(s) + np.outer(s, s)),
+    ("softmax_jacobian", "missing_term", lambda s: s[:, None] * (1 - s[None, :])),
+    ("softmax_jacobian", "missing_term", lambda s: np.eye(len(s)) - np.outer(s, s)),
+    ("softmax_jacobian", "elementwise_jacobian", lambda s: np.diag(s) - np.diag(s * s)),
+    ("softmax_jacobian", "wrong_normaliser", lambda s: (np.diag(s) - np.outer(s, s)) / len(s)),
+    ("softmax_jacobian_batch", "sign",
+     lambda S: np.stack([np.diag(s) + np.outer(s, s) for s in S])),
+    ("softmax_jacobian_batch", "elementwise_jacobian",
+     lambda S: np.stack([np.diag(s - s**2) for s in S])),
+    ("softmax_jacobian_batch", "wrong_axis",
+     lambda S: np.stack([np.diag(c) - np.outer(c, c) for c in S.T])),
+    ("softmax_vjp", "sign", lambda s, g: s * (g + (g * s).sum(-1, keepdims=True))),
+    ("softmax_vjp", "wrong_axis", lambda s, g: s * (g - (g * s).sum(axis=1))),
+    ("softmax_vjp", "wrong_normaliser", lambda s, g: s * (g - (g * s).mean(-1, keepdims=True))),
+    ("softmax_vjp", "missing_term", lambda s, g: g - (g * s).sum(-1, keepdims=True)),
+    ("softmax_vjp", "sign", _dev_vjp_in_loop),
+    ("softmax_vjp", "dtype", lambda s, g: (s * (g - (g * s).sum(-1, keepdims=True)))
+     .astype(np.float16)),
+    ("cross_entropy", "wrong_normaliser", lambda z, y: -np.mean(_onehot(z, y) * _lsm(z))),
+    ("cross_entropy", "missing_batch_mean", lambda z, y: -np.sum(_lsm(z)[np.arange(len(y)), y])),
+    ("cross_entropy", "sign", lambda z, y: np.mean(_lsm(z)[np.arange(len(y)), y])),
+    ("cross_entropy_grad", "wrong_normaliser", lambda z, y: (_sm(z) - _onehot(z, y)) / z.shape[1]),
+    ("cross_entropy_grad", "sign", lambda z, y: (_sm(z) + _onehot(z, y)) / len(y)),
+    ("cross_entropy_grad", "elementwise_jacobian",
+     lambda z, y: (_sm(z) * _onehot(z, y) - _onehot(z, y)) / len(y)),
+    ("cross_entropy_grad", "wrong_normaliser", lambda z, y: (_sm(z) - _onehot(z, y)) / z.size),
+    ("cross_entropy_grad", "missing_one_hot", lambda z, y: _sm(z) / len(y) - 1 / len(y)),
+    ("dense_backward", "output_order", lambda dZ, A, W: (A.T @ dZ, dZ @ W.T, dZ.sum(axis=0))),
+    ("dense_backward", "transposed", lambda dZ, A, W: (dZ @ W.T, A @ dZ, dZ.sum(axis=0))),
+    ("dense_backward", "wrong_normaliser",
+     lambda dZ, A, W: (dZ @ W.T, A.T @ dZ / len(A), dZ.sum(axis=0) / len(A))),
+    ("dense_backward", "sign", lambda dZ, A, W: (-dZ @ W.T, A.T @ dZ, dZ.sum(axis=0))),
+    ("dense_backward", "bias_wrong_axis", lambda dZ, A, W: (dZ @ W.T, A.T @ dZ, np.sum(dZ))),
+    ("numerical_gradient", "wrong_normaliser",
+     lambda f, x, h=1e-5: _numgrad_step(sign=1, divisor=4)(f, x, h)),
+    ("numerical_gradient", None, _dev_numgrad_all_at_once),
+    ("softmax_jacobian", "inner_product", lambda s: np.diag(s) - s.T @ s),
+    ("softmax_vjp", "wrong_axis", lambda s, g: s * (g - g @ s)),
+    ("cross_entropy_grad", "wrong_index", _dev_ce_grad_columns),
+]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("exercise_id, code, impl", DEV,
+                         ids=[f"{d[0]}-{d[1]}-{i}" for i, d in enumerate(DEV)])
+def test_development_wrong_answer_is_named(exercise_id, code, impl, seed):
+    result = grade(exercise_id, impl, seed=seed)
+    assert result.status in {"failed", "error"}, str(result)
+    if code is not None:
+        assert code in result.diagnosis, str(result)
 
 
 def _feedback_text(result):

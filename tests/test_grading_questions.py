@@ -27,7 +27,9 @@ ANSWERS = {
     "shape_broadcast_trap": (5, 5),
     "shape_of_Z_column": (10,),
     "jacobian_shape": (5, 5),
-    "jacobian_row_sum": 0,
+    "jacobian_one_hot": "b",
+    "jacobian_max_entry": 0.25,
+    "logit_grad_sum": 0,
     "why_elementwise_fails": "c",
     "dL_ds_shape": (4,),
 }
@@ -84,7 +86,12 @@ def test_choice_spellings(spelling):
 
 @pytest.mark.parametrize("spelling", [0, 0.0, -0.0, "0", 1e-9, np.float32(0)])
 def test_number_spellings(spelling):
-    assert check("jacobian_row_sum", spelling).passed
+    assert check("logit_grad_sum", spelling).passed
+
+
+@pytest.mark.parametrize("spelling", [0.25, "0.25", 1 / 4, np.float32(0.25), "  .25 "])
+def test_fraction_spellings(spelling):
+    assert check("jacobian_max_entry", spelling).passed
 
 
 def test_transposed_shape_is_named():
@@ -98,7 +105,11 @@ def test_transposed_shape_is_named():
     ("shape_broadcast_trap", (5,), "broadcasting"),
     ("shape_of_Z_column", (10, 1), "column"),
     ("jacobian_shape", (5,), "EVERY"),
-    ("jacobian_row_sum", 1, "DERIVATIVES"),
+    ("logit_grad_sum", 1, "gradient is s - Y"),
+    ("jacobian_one_hot", "a", "subtracts it"),
+    ("jacobian_one_hot", "c", "EQUAL logits"),
+    ("jacobian_max_entry", 0.5, "WHERE"),
+    ("jacobian_max_entry", 2 / 9, "equal logits for K = 3"),
     ("why_elementwise_fails", "a", "shapes match"),
     ("dL_ds_shape", (4, 4), "Jacobian"),
 ])
@@ -115,8 +126,8 @@ def test_likely_wrong_answers_get_specific_feedback(question_id, wrong, fragment
     ("why_elementwise_fails", "e"),
     ("why_elementwise_fails", "c or d"),
     ("why_elementwise_fails", 3),
-    ("jacobian_row_sum", "zero-ish"),
-    ("jacobian_row_sum", float("nan")),
+    ("logit_grad_sum", "zero-ish"),
+    ("jacobian_max_entry", float("nan")),
 ])
 def test_unreadable_answers_fail_with_a_readable_message(question_id, unreadable):
     result = check(question_id, unreadable)

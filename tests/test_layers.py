@@ -194,3 +194,16 @@ def test_layers_reject_non_numeric_input():
 def test_loss_layer_rejects_bad_labels():
     with pytest.raises(ValueError, match="y"):
         SoftmaxCrossEntropy().forward(np.zeros((2, 3)), np.array([0, 3]))
+
+
+@pytest.mark.parametrize(
+    ("layer", "x", "name"),
+    [(Dense(3, 2, seed=0), np.ones((4, 3)), "dZ"), (ReLU(), np.ones((4, 3)), "dA"),
+     (Sigmoid(), np.ones((4, 3)), "dA"), (Tanh(), np.ones((4, 3)), "dA")],
+)
+def test_backward_errors_name_the_argument_as_backward_calls_it(layer, x, name):
+    out = layer.forward(x)
+    with pytest.raises(ValueError, match=rf"{layer.name}.backward: {name} must have the shape"):
+        layer.backward(np.ones((out.shape[0] + 1, out.shape[1])))
+    with pytest.raises(TypeError, match=rf"^{name} must be a real numeric array"):
+        layer.backward(np.full(out.shape, "x"))

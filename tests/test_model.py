@@ -196,6 +196,41 @@ def test_fit_rejects_bad_arguments(batch, kwargs, error):
         MLP([6, 3]).fit(X, y, optimizer=SGD(), progress=False, **kwargs)
 
 
+@pytest.mark.parametrize(
+    ("data", "optimizer", "error", "pattern"),
+    [
+        ("ok", None, TypeError, r"fit needs an optimizer, e.g. .*Adam\(lr=1e-2\)"),
+        ("ok", Adam, TypeError, r"not the class Adam itself: add the parentheses"),
+        ("ok", SGD, TypeError, r"SGD\(lr=...\), not the class SGD"),
+        ("ok", "adam", TypeError, "optimizer must have a step"),
+        ("no X", SGD(), ValueError, "X is None: fit needs training data"),
+        ("no y", SGD(), ValueError, "y is None: fit needs training data"),
+        ("empty", SGD(), ValueError, "X has no rows"),
+        ("float labels", SGD(), TypeError, r"y must hold integer class labels, got dtype float64"),
+        ("text X", SGD(), TypeError, "X must be a numeric array"),
+        ("bad val", SGD(), TypeError, "y_val must hold integer class labels"),
+    ],
+)
+def test_fit_explains_missing_data_and_optimizer_mistakes(batch, data, optimizer, error,
+                                                         pattern):
+    X, y = batch
+    kwargs = {}
+    if data == "no X":
+        X = None
+    elif data == "no y":
+        y = None
+    elif data == "empty":
+        X, y = X[:0], y[:0]
+    elif data == "float labels":
+        y = y.astype(float)
+    elif data == "text X":
+        X = X.astype(str)
+    elif data == "bad val":
+        kwargs = {"X_val": X, "y_val": y.astype(float)}
+    with pytest.raises(error, match=pattern):
+        MLP([6, 3]).fit(X, y, optimizer=optimizer, progress=False, **kwargs)
+
+
 def test_history_plot_draws_train_and_validation_curves():
     history = History(epoch=[1, 2], train_loss=[1.0, 0.5], train_acc=[0.5, 0.8],
                       val_loss=[1.1, 0.7], val_acc=[0.4, 0.7])
@@ -211,6 +246,20 @@ def test_accuracy_counts_matches_and_accepts_scores():
     assert accuracy([0, 1, 2, 2], [0, 1, 1, 2]) == 0.75
     scores = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
     assert accuracy([0, 1, 1], scores) == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize(
+    ("y_true", "y_pred", "pattern"),
+    [
+        ([0.0, 1.0, 2.0], [0, 1, 2], r"y_true must hold integer class labels, got dtype float64"),
+        ([0, 1, 2], [0.0, 1.0, 1.0], r"y_pred must hold integer class labels.*\(N, K\)"),
+        ([True, False], [1, 0], "y_true must hold integer class labels, got dtype bool"),
+        ([0, 1], [["a", "b"], ["c", "d"]], r"y_pred scores of shape \(N, K\) must be numbers"),
+    ],
+)
+def test_accuracy_rejects_labels_that_are_not_integers(y_true, y_pred, pattern):
+    with pytest.raises(TypeError, match=pattern):
+        accuracy(y_true, y_pred)
 
 
 def test_accuracy_rejects_mismatched_shapes():

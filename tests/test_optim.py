@@ -122,3 +122,29 @@ def test_bad_hyperparameters_raise(make, error, match):
 def test_reprs_show_hyperparameters():
     assert "momentum=0.9" in repr(SGD(momentum=0.9))
     assert "lr=0.01" in repr(Adam(lr=0.01))
+
+
+@pytest.mark.parametrize(
+    ("parameters", "pattern"),
+    [
+        (42, "parameters must be an iterable of Parameter"),
+        ([np.zeros(3)], "parameters must hold Parameter .* got an item of type ndarray"),
+        (["W1"], "got an item of type str"),
+    ],
+)
+def test_step_explains_what_parameters_must_be(parameters, pattern):
+    with pytest.raises(TypeError, match=pattern):
+        SGD().step(parameters)
+
+
+def test_step_explains_a_model_passed_instead_of_its_parameters():
+    from backprop_lib.model import MLP
+
+    with pytest.raises(TypeError, match=r"optimizer.step\(model.parameters\(\)\)"):
+        Adam().step(MLP([2, 2], seed=0))
+
+
+def test_step_accepts_plain_triples():
+    value = np.ones(2)
+    SGD(lr=0.5).step([("w", value, np.ones(2))])
+    np.testing.assert_allclose(value, [0.5, 0.5])

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["MISTAKES", "WrongVariant", "describe"]
+__all__ = ["MISTAKES", "WrongVariant", "Finding", "describe"]
 
 #: code -> (title, general explanation). The codes are part of the public contract.
 MISTAKES = {
@@ -26,9 +26,10 @@ MISTAKES = {
         "every intermediate array to find the step where it goes astray.",
     ),
     "dtype": (
-        "Not floating-point numbers",
-        "Your result is not an array of floating-point numbers (it holds integers, booleans, "
-        "text or objects). Gradients and probabilities are real numbers.",
+        "Wrong kind of numbers",
+        "Your result is not an array of real floating-point numbers of the input's precision "
+        "(it holds integers, booleans, text, objects, complex numbers or half-precision "
+        "float16). Gradients and probabilities are real numbers.",
     ),
     "not_finite": (
         "NaN or infinity",
@@ -89,6 +90,51 @@ MISTAKES = {
         "Your function calls backprop_lib's reference implementation. The point of the "
         "exercise is to write it yourself with NumPy.",
     ),
+    # Codes added with the structural diagnosis (grading/diagnosis.py). They name mistakes
+    # the codes above cannot: a term of the formula left out, a wrong count in a division,
+    # outputs or operands in the wrong order.
+    "missing_term": (
+        "A term of the formula is missing",
+        "Your result is the correct formula with one of its terms left out. Write the formula "
+        "down term by term and check that each one appears in your code.",
+    ),
+    "wrong_normaliser": (
+        "Divided by the wrong number",
+        "Your result is the correct one scaled by a wrong factor: you divided by a count "
+        "other than the one the formula has (or divided where no division belongs).",
+    ),
+    "output_order": (
+        "Results in the wrong order",
+        "Your results are right but returned in a different order than the exercise asks "
+        "for. Return them in the order of the signature.",
+    ),
+    "operand_order": (
+        "Operands in the wrong order",
+        "A matrix product has its operands in the wrong order. In the row convention a batch "
+        "is the rows of A (N, D) and W is (D, H), so the layer is A @ W; W @ A is the column "
+        "convention's order z = W a.",
+    ),
+    "double_softmax": (
+        "Softmax applied twice",
+        "You applied softmax to something that already is a softmax output. The function "
+        "receives probabilities s = softmax(z): use them directly.",
+    ),
+    "wrong_index": (
+        "Picked the wrong entries",
+        "Your indexing picks the wrong entries. To take one entry per row, index with two "
+        "arrays of the same length: p[np.arange(N), y]; p[:, y] picks an (N, N) block.",
+    ),
+    "inner_product": (
+        "Inner product instead of outer product",
+        "You used an inner product (one number) where the outer product (a matrix) belongs. "
+        "For a 1-D array s, s.T is s itself, so s @ s.T and np.dot(s, s) are the number "
+        "sum_i s_i^2; the outer product s s^T is np.outer(s, s) or s[:, None] * s[None, :].",
+    ),
+    "forward_difference": (
+        "Forward instead of central differences",
+        "You used the forward difference (f(x + h) - f(x)) / h, whose error shrinks only like "
+        "h. The central difference (f(x + h) - f(x - h)) / (2h) is accurate to about h**2.",
+    ),
 }
 
 
@@ -121,6 +167,38 @@ class WrongVariant:
     code: str | None
     sentence: str
     compute: Callable
+
+    def __post_init__(self):
+        if self.code is not None and self.code not in MISTAKES:
+            raise ValueError(f"unknown mistake code {self.code!r}")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A mistake found in one answer: a code (or None) and a sentence for the learner.
+
+    The diagnosis stages (wrong variants, transforms of the right answer, the
+    decomposition on the formula's terms, the analysis of a shape error) each
+    return findings; :mod:`~backprop_lib.grading.diagnosis` merges them.
+
+    Attributes
+    ----------
+    code : str or None
+        A code of :data:`MISTAKES`, or None for a finding shown only as a sentence.
+    sentence : str
+        What the learner most likely did, with the numbers of the case.
+    outputs : tuple of int
+        Which outputs (for functions returning several arrays) the finding explains;
+        empty when it is about the answer as a whole.
+    weak : bool
+        True for an observation that does not explain the answer ("your result is the
+        correct one times 0.37"): the diagnosis keeps looking for a cause.
+    """
+
+    code: str | None
+    sentence: str
+    outputs: tuple = ()
+    weak: bool = False
 
     def __post_init__(self):
         if self.code is not None and self.code not in MISTAKES:

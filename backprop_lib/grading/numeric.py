@@ -9,10 +9,17 @@ For every case (public first, then hidden) :meth:`NumericExercise.grade`
    (:mod:`~backprop_lib.grading.conversion`);
 2. checks the kind of data (``dtype``), then the shape (``shape``), then
    the values against the reference, with tolerances set by the input dtype;
-3. on a mismatch, runs the exercise's known wrong variants on the same inputs
-   and names every one the learner's result reproduces;
+3. on a mismatch or an exception, names the mistake
+   (:mod:`~backprop_lib.grading.diagnosis`): the exercise's wrong variants, simple
+   transforms of the right answer, the failed product of a shape error, and, on
+   small probe inputs run through the same executor, the answer decomposed on
+   the terms of the formula;
 4. checks that no input changed (``mutates_input``) and, where a case sets a
    memory limit, that the call stayed under it.
+
+An exercise declares what the diagnosis needs next to its cases: ``variants``,
+``probes``, ``terms``, ``dims`` and ``normaliser`` (see :class:`NumericExercise`
+and CONTRIBUTING.md, "Adding an exercise").
 
 The first failing case decides the result (all or nothing). Each call has the
 time limit ``timeout``; the whole check has :data:`BUDGET_FACTOR` times that.
@@ -30,10 +37,13 @@ import numpy as np
 
 from .cases import copy_like
 from .conversion import ConversionProblem, describe_type
+from .diagnosis import Diagnosis, diagnose_exception, diagnose_mismatch
 from .feedback import CheckResult, explanations_for
 from .mistakes import WrongVariant
+from .probes import DIAGNOSIS_BUDGET, run_probes
 from .registry import Exercise
 from .runner import resolve_timeout, run_case
+from .transforms import close_enough
 
 __all__ = ["NumericExercise", "TOLERANCES"]
 
@@ -58,6 +68,11 @@ class _Problem:
     expected_shape: tuple | None = None
     got_shape: tuple | None = None
     mismatch: str = ""
+    #: Set when values were compared: the learner's and the reference's outputs.
+    got: list | None = None
+    expected: list | None = None
+    #: True when only the dtype is wrong (nothing else to diagnose).
+    values_right: bool = False
 
 
 @dataclass
@@ -97,6 +112,19 @@ class NumericExercise(Exercise):
         learner's code runs (inside the executor's guarded call), so it must be
         defined in the exercise module, not in a notebook. Default: the answer
         itself is that function.
+    probes : callable or None
+        ``() -> list[Case]``: small float64 inputs on which the diagnosis runs the
+        learner's function after a failure (see :mod:`~backprop_lib.grading.probes`):
+        one with every dimension equal, one or two with all dimensions different.
+    terms : tuple of Term
+        The terms of the correct formula and of likely mistakes, on which a wrong
+        answer is decomposed (see :mod:`~backprop_lib.grading.decomposition`).
+    dims : callable or None
+        ``dims(*args) -> dict`` naming the case's dimensions, e.g.
+        ``{"N": 5, "K": 7}``; used to recognise and word a wrong normaliser.
+    normaliser : str
+        How the correct result scales with the dimensions, a monomial such as
+        ``"1/N"`` (a batch mean) or ``"1"`` (default).
     """
 
     signature: str = ""
@@ -111,6 +139,10 @@ class NumericExercise(Exercise):
     memory_message: str = ""
     allowed_reference: tuple = ("one_hot",)
     wrap_answer: Callable | None = None
+    probes: Callable | None = None
+    terms: tuple = ()
+    dims: Callable | None = None
+    normaliser: str = "1"
 
     kind = "function"
 
@@ -186,6 +218,7 @@ class NumericExercise(Exercise):
     def _grade_case(self, answer, case, index, n_public, n_hidden, timeout, base, executor):
         """Return a CheckResult if `case` ends the check, else None."""
         where = _where(case, index, n_public, n_hidden)
+        probe_runs = self._probe_runner(answer, executor, timeout)
         outcome = executor(answer, case.args, timeout=timeout, output_names=self.output_names,
                            measure_memory=case.memory_limit is not None)
         if outcome.kind == "not_implemented":
@@ -195,7 +228,12 @@ class NumericExercise(Exercise):
         common = dict(case=f"{where}: {case.label}", output=outcome.output,
                       tested=_passed_so_far(index, n_public, n_hidden), **base)
         if outcome.kind != "ok":
-            return _unfinished(outcome, where, common)
+            result = _unfinished(outcome, where, common)
+            if outcome.kind == "exception":
+                found = _safely(diagnose_exception, self, case, outcome.error, probe_runs)
+                if found is not None:
+                    _add_diagnosis(result, found)
+            return result
         used = [name for name in outcome.reference_calls if name not in self.allowed_reference]
         if used:
             names = ", ".join(f"{name}()" for name in used)
@@ -203,12 +241,34 @@ class NumericExercise(Exercise):
                 reason=f"your function called backprop_lib's own {names}. Write this "
                        "exercise with NumPy only.", codes=["uses_reference"]), where)
         problem = self._compare(case, outcome.value)
+        if problem is not None and problem.got is not None and not problem.values_right:
+            self._diagnose(problem, case, probe_runs, outcome.output)
         changed = self._mutated(case.args, outcome.args_after)
         if changed:
             problem = _add_mutation(problem, changed)
         if problem is None:
             problem = self._memory_problem(case, outcome)
         return None if problem is None else self._failed(common, problem, where)
+
+    def _probe_runner(self, answer, executor, timeout):
+        """``() -> list[ProbeRun]``: the probes, run once and lazily, within the budget.
+
+        Created just before the case's own call: the probes never run past the time
+        that call was allowed (``timeout`` from now, within the check's budget), nor
+        longer than :data:`~backprop_lib.grading.probes.DIAGNOSIS_BUDGET`.
+        """
+        memo = []
+        latest = time.perf_counter() + timeout
+
+        def runs():
+            if not memo:
+                cases = list(self.probes()) if self.probes is not None else []
+                memo.append(run_probes(cases, answer, executor,
+                                       output_names=self.output_names,
+                                       budget=DIAGNOSIS_BUDGET, deadline=latest))
+            return memo[0]
+
+        return runs
 
     def _memory_problem(self, case, outcome):
         """A _Problem if the call allocated more than the case allows, else None."""
@@ -265,14 +325,21 @@ class NumericExercise(Exercise):
         got, problem = self._as_float_arrays(value, expected)
         if problem is not None:
             return problem
+        got, dtype_problem = self._precision(value, got, expected, case)
+        if dtype_problem is not None and dtype_problem.got is not None:
+            return dtype_problem  # the values are right; only the dtype is not
         rtol, atol = self._tolerance(case)
         for i, (g, e) in enumerate(zip(got, expected, strict=True)):
             name = self._component_name(i)
             problem = _compare_arrays(g, e, rtol, atol, name)
             if problem is not None:
-                self._diagnose(problem, case, got, expected, rtol, atol)
+                problem.got, problem.expected = got, expected
+                problem.codes = _unique(dtype_problem.codes + problem.codes) \
+                    if dtype_problem else problem.codes
+                if dtype_problem:
+                    problem.sentences.update(dtype_problem.sentences)
                 return problem
-        return None
+        return dtype_problem
 
     def _component_name(self, i):
         return self.output_names[i] if self.output_names else "your result"
@@ -289,29 +356,76 @@ class NumericExercise(Exercise):
         arrays = []
         for i, arr in enumerate(value):
             arr = np.asarray(arr)
-            if arr.dtype.kind in "iubc":
-                kind = {"i": "integers", "u": "integers", "b": "booleans",
-                        "c": "complex numbers"}[arr.dtype.kind]
+            if arr.dtype.kind in "iub":
+                kind = {"i": "integers", "u": "integers", "b": "booleans"}[arr.dtype.kind]
                 return None, _Problem(
                     reason=f"{self._component_name(i)} holds {kind}, not floating-point "
                            "numbers.", codes=["dtype"], got_shape=arr.shape,
                     expected_shape=expected[i].shape)
+            if arr.dtype.kind == "c":
+                if not np.allclose(arr.imag, 0.0, rtol=0.0, atol=1e-12 * max(
+                        1.0, float(np.max(np.abs(arr.real), initial=0.0)))):
+                    return None, _Problem(
+                        reason=f"{self._component_name(i)} holds complex numbers with non-zero "
+                               "imaginary parts, not real numbers.", codes=["dtype"],
+                        got_shape=arr.shape, expected_shape=expected[i].shape,
+                        sentences={"dtype": _COMPLEX_SENTENCE})
+                arrays.append(np.asarray(arr.real, dtype=float))
+                continue
             arrays.append(np.asarray(arr, dtype=float))
         return arrays, None
 
-    def _diagnose(self, problem, case, got, expected, rtol, atol):
-        """Add the codes of every wrong variant that `got` reproduces."""
-        named = []
-        for variant in self.variants:
-            wrong = self._run_variant(variant, case)
-            if wrong is None or not _reproduces(got, wrong, expected, rtol, atol):
-                continue
-            if variant.code is None:
-                problem.notes.append(variant.sentence)
+    def _precision(self, value, got, expected, case):
+        """(got, _Problem or None) for results of the wrong floating dtype.
+
+        float16 and complex results fail with ``dtype``: right values get a
+        _Problem with ``got`` set (nothing else to report); wrong values get one
+        without, whose code is added to the value mismatch. A float32 result on a
+        float64 case passes if it is accurate enough; if it is accurate only to
+        float32 precision, the dtype is named.
+        """
+        rtol, atol = self._tolerance(case)
+        for i, (raw, g, e) in enumerate(zip(value, got, expected, strict=True)):
+            kind = np.asarray(raw).dtype
+            name = self._component_name(i)
+            if kind.kind == "c":
+                sentence = _COMPLEX_SENTENCE
+                what = f"{name} is complex ({kind}) with zero imaginary parts"
+                verdict = ("its real parts are right, but the result must be real numbers "
+                           "(float32 or float64).")
+            elif kind.kind == "f" and kind.itemsize < 4:
+                sentence = _FLOAT16_SENTENCE
+                what = f"{name} is {kind} (half precision, about 3 significant digits)"
+                verdict = ("the values are right to that precision, but the result must be "
+                           "float32 or float64.")
+            elif (kind == np.float32 and np.dtype(case.dtype) == np.float64
+                  and not close_enough(g, e, rtol, atol) and close_enough(g, e, 2e-4, 1e-6)):
+                return got, _Problem(
+                    reason=f"{name} is float32, accurate only to about 7 digits; the inputs "
+                           "are float64.", codes=["dtype"], got=got, expected=expected,
+                    values_right=True,
+                    sentences={"dtype": _FLOAT32_SENTENCE}, got_shape=g.shape,
+                    expected_shape=e.shape)
             else:
-                named.append(variant.code)
-                problem.sentences.setdefault(variant.code, variant.sentence)
-        problem.codes = _unique(named + problem.codes)
+                continue
+            right = close_enough(g, e, max(rtol, 2e-3), max(atol, 1e-3), equal_nan=False)
+            problem = _Problem(
+                reason=f"{what}" + (f": {verdict}" if right else "."),
+                codes=["dtype"], sentences={"dtype": sentence}, got_shape=g.shape,
+                expected_shape=e.shape)
+            if right:
+                problem.got, problem.expected = got, expected
+                problem.values_right = True
+            return got, problem
+        return got, None
+
+    def _diagnose(self, problem, case, probe_runs, output=""):
+        """Add the codes and sentences the diagnosis finds for a value mismatch."""
+        rtol, atol = self._tolerance(case)
+        found = _safely(diagnose_mismatch, self, case, problem.got, problem.expected, rtol,
+                        atol, probe_runs, output)
+        if found is not None:
+            _merge(problem, found)
 
     def _run_variant(self, variant: WrongVariant, case):
         try:
@@ -411,6 +525,65 @@ def _add_mutation(problem, changed):
     return problem
 
 
+_FLOAT16_SENTENCE = (
+    "Your result is float16 (half precision): it keeps only about 3 significant digits, "
+    "far too few for gradients. Compute and return float32 or float64 (the input's dtype); "
+    "look for .astype(np.float16) or an array created with dtype=np.float16.")
+_COMPLEX_SENTENCE = (
+    "Your result has a complex dtype. Probabilities and gradients are real numbers: a "
+    "complex value usually comes from np.sqrt or np.log of a negative number through "
+    "np.emath or np.lib.scimath, from 1j, or from np.fft. Find where it appears; do not "
+    "just drop the imaginary part.")
+_FLOAT32_SENTENCE = (
+    "Your result is float32 for float64 inputs and is accurate only to float32 precision. "
+    "Keep the input's dtype: avoid .astype(np.float32) and arrays created with "
+    "dtype=np.float32.")
+
+
+def _safely(stage, *args):
+    """Run a diagnosis stage; None if it fails (the check's verdict never depends on it)."""
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return stage(*args)
+    except Exception:  # noqa: BLE001 - feedback is best effort; the status is already known
+        return None
+
+
+def _merge(problem, found):
+    """Put a Diagnosis' findings into `problem` (codes first, then the comparison's)."""
+    named = []
+    for finding in found.findings:
+        if finding.code is None:
+            if finding.sentence not in problem.notes:
+                problem.notes.append(finding.sentence)
+            continue
+        named.append(finding.code)
+        if finding.code in problem.sentences:
+            problem.sentences[finding.code] += " " + finding.sentence
+        else:
+            problem.sentences[finding.code] = finding.sentence
+    problem.codes = _unique(named + problem.codes)
+    problem.notes += [note for note in found.notes if note not in problem.notes]
+
+
+def _add_diagnosis(result, found):
+    """Add a Diagnosis to an error CheckResult (its status stays "error").
+
+    The diagnosis' notes (what the probes showed) join the message.
+    """
+    if not found.findings and not found.notes:
+        return
+    problem = _Problem(reason="")
+    _merge(problem, Diagnosis(found.findings))
+    for note in found.notes:
+        result.message += " " + note
+    result.diagnosis = _unique(result.diagnosis + problem.codes)
+    result.explanations = (list(result.explanations)
+                           + explanations_for(problem.codes, problem.sentences)
+                           + [("What probably happened", n) for n in problem.notes])
+
+
 def _passed_so_far(index, n_public, n_hidden):
     """Lines saying which cases passed before case number `index` (0-based)."""
     public_done = min(index, n_public)
@@ -461,28 +634,3 @@ def _compare_arrays(got, expected, rtol, atol, name):
 
 def _num(x):
     return f"{float(x):.6g}"
-
-
-def _reproduces(got, wrong, expected, rtol, atol):
-    """Does `got` reproduce the wrong variant in some output the variant gets wrong?
-
-    Outputs are compared one by one (dA, dW, db for a layer), so a learner with
-    two different mistakes in two outputs is matched by both variants.
-    """
-    if len(got) != len(wrong):
-        return False
-    for g, w, e in zip(got, wrong, expected, strict=True):
-        if _close(g, e, rtol, atol) or _close(w, e, rtol, atol):
-            continue  # the learner is right here, or the variant is not wrong here
-        if _close(g, w, max(rtol, 1e-5), atol, equal_nan=True):
-            return True
-    return False
-
-
-def _close(a, b, rtol, atol, equal_nan=False):
-    """Same shape and allclose, with atol scaled by the size of the finite entries of b."""
-    if a.shape != b.shape:
-        return False
-    finite = np.abs(b[np.isfinite(b)])
-    scale = max(1.0, float(finite.max(initial=0.0)))
-    return bool(np.allclose(a, b, rtol=rtol, atol=atol * scale, equal_nan=equal_nan))

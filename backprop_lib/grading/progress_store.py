@@ -34,7 +34,7 @@ import json
 import os
 import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .registry import NOTEBOOK_TITLES, all_exercises
@@ -210,7 +210,7 @@ def set_hints_seen(exercise_id, count, path=None):
 
 @dataclass
 class NotebookRow:
-    """One notebook's line in the report."""
+    """One notebook's line in the report, with its exercise ids in the order it asks them."""
 
     notebook: int
     title: str
@@ -218,6 +218,7 @@ class NotebookRow:
     total: int
     score: float
     points: float
+    exercise_ids: list = field(default_factory=list)
 
 
 @dataclass
@@ -264,25 +265,40 @@ class ProgressReport:
             name = f"{r.notebook:02d} {r.title}" if r.notebook >= 0 else "Overall"
             lines.append(f"{name:<38} {r.passed:>3}/{r.total:<3} {r.score:>5g}/{r.points:<5g}"
                          f"  {_text_bar(r.score, r.points)}")
+            if r.exercise_ids:
+                lines.append("    " + "  ".join(self._mark(ex_id) + " " + ex_id
+                                                for ex_id in r.exercise_ids))
         if self.to_do:
             lines.append("Not passed yet: " + ", ".join(self.to_do))
         return "\n".join(lines)
 
     __repr__ = __str__
 
+    def _mark(self, exercise_id):
+        """A check mark for a passed exercise, a dot for one still to do."""
+        return "\u2713" if self.exercises.get(exercise_id, {}).get("passed") else "\u00b7"
+
+    def _html_ids(self, exercise_ids):
+        """The exercises of one notebook as HTML, passed ones in green with a check mark."""
+        return " ".join(_html_exercise(self._mark(ex_id), ex_id,
+                                       bool(self.exercises.get(ex_id, {}).get("passed")))
+                        for ex_id in exercise_ids)
+
     def _overall_row(self):
         return NotebookRow(-1, "Overall", self.passed, self.total, self.score, self.points)
 
     def _repr_html_(self):
         head = ("<tr><th style='text-align:left'>Notebook</th><th>Passed</th>"
-                "<th>Score</th><th style='text-align:left'>Progress</th></tr>")
+                "<th>Score</th><th style='text-align:left'>Progress</th>"
+                "<th style='text-align:left'>Exercises</th></tr>")
         body = []
         for r in self.rows + [self._overall_row()]:
             name = f"{r.notebook:02d} {r.title}" if r.notebook >= 0 else "<b>Overall</b>"
             name = name if r.notebook < 0 else html.escape(name)
             body.append(f"<tr><td style='text-align:left'>{name}</td>"
                         f"<td>{r.passed} / {r.total}</td><td>{r.score:g} / {r.points:g}</td>"
-                        f"<td style='text-align:left'>{_html_bar(r.score, r.points)}</td></tr>")
+                        f"<td style='text-align:left'>{_html_bar(r.score, r.points)}</td>"
+                        f"<td style='text-align:left'>{self._html_ids(r.exercise_ids)}</td></tr>")
         to_do = ""
         if self.to_do:
             items = ", ".join(f"<code>{html.escape(ex_id)}</code>" for ex_id in self.to_do)
@@ -291,6 +307,12 @@ class ProgressReport:
         return ("<div class='backprop-progress' style='font-family:sans-serif'>"
                 "<b>Course progress</b><table>" + head + "".join(body) + "</table>"
                 + to_do + "</div>")
+
+
+def _html_exercise(mark, exercise_id, passed):
+    colour = "#1b7f3b" if passed else "#5f6368"
+    return (f"<span style='color:{colour};white-space:nowrap'>{mark}&nbsp;"
+            f"<code>{html.escape(exercise_id)}</code></span>")
 
 
 def _fraction(score, points):
@@ -320,6 +342,7 @@ def progress(path=None):
         row = by_notebook.setdefault(ex.notebook, NotebookRow(
             ex.notebook, NOTEBOOK_TITLES.get(ex.notebook, ""), 0, 0, 0.0, 0.0))
         row.total += 1
+        row.exercise_ids.append(ex.id)
         row.points += float(ex.points)
         best = min(float(entry.get("best_score", 0.0) or 0.0), float(ex.points))
         row.score += best

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["naive_softmax", "softmax_axis0", "swap_last_axes", "one_hot_float64",
-           "stable_softmax"]
+           "stable_softmax", "softmax_row_shift_column_sum"]
 
 
 def stable_softmax(z, axis=-1):
@@ -31,6 +31,13 @@ def naive_softmax(z, axis=-1):
 def softmax_axis0(z):
     """Softmax normalised down the columns (over the batch) instead of along each row."""
     return stable_softmax(z, axis=0)
+
+
+def softmax_row_shift_column_sum(z):
+    """Each row shifted by its own maximum, then normalised down the COLUMNS (axis 0)."""
+    z = np.asarray(z, dtype=np.float64)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=0, keepdims=True)
 
 
 def swap_last_axes(x):

@@ -15,8 +15,10 @@ from ..cases import (
     random_size,
     with_layout,
 )
+from ..decomposition import Term
 from ..mistakes import WrongVariant
 from ..numeric import NumericExercise
+from ..probes import probe
 from ..registry import register
 
 _F64, _F32 = np.float64, np.float32
@@ -44,6 +46,23 @@ def _row_sums_hidden(rng):
     return cases
 
 
+def _row_sums_probes():
+    square = np.array([[1.0, 2.0, 4.0, 0.5], [0.5, -1.0, 3.0, 1.0], [2.0, 0.0, -2.5, 1.5],
+                       [-1.0, 1.0, 0.5, 2.0]])
+    wide = np.array([[1.0, 2.0, 3.0, 4.0], [-1.0, 0.5, 0.0, 2.0]])
+    tall = np.array([[1.0, -2.0], [3.0, 0.5], [0.0, 1.5], [2.0, 2.0], [-1.0, 4.0]])
+    return [probe((square,), "A of shape (4, 4): every dimension equal"),
+            probe((wide,), "A of shape (2, 4)"), probe((tall,), "A of shape (5, 2)")]
+
+
+_ROW_SUMS_TERMS = (
+    Term("row_sums", "row sums", lambda A: A.sum(axis=1), "1"),
+    Term("column_sums", "column sums", lambda A: A.sum(axis=0), code="wrong_axis",
+         sentence="You summed each column (axis=0); each row is summed along axis=1.",
+         replaces="row_sums"),
+)
+
+
 register(NumericExercise(
     id="warmup_row_sums", notebook=0, title="Warm-up: row sums", points=1.0,
     signature="row_sums(A)", arg_names=("A",),
@@ -56,14 +75,21 @@ register(NumericExercise(
         WrongVariant("total", "wrong_axis",
                      "You added up every entry of A into one number; sum each row separately "
                      "with axis=1.", lambda A: np.asarray(A).sum()),
+        WrongVariant("total_repeated", "wrong_axis",
+                     "Every entry of your result is the sum of the WHOLE array (A.sum() without "
+                     "an axis). Sum each row separately: A.sum(axis=1).",
+                     lambda A: np.full(np.shape(A)[0], np.asarray(A).sum())),
         WrongVariant("keepdims", "shape",
                      "You kept the summed axis (keepdims=True), giving shape (N, 1); the "
                      "exercise wants a flat (N,) vector.",
                      lambda A: np.asarray(A).sum(axis=1, keepdims=True)),
-        WrongVariant("row_means", None,
-                     "You computed the mean of each row; the exercise wants the sum.",
+        WrongVariant("row_means", "wrong_normaliser",
+                     "You computed the mean of each row (you divided by D, the number of "
+                     "columns); the exercise wants the sum.",
                      lambda A: np.asarray(A).mean(axis=1)),
     ),
+    probes=_row_sums_probes, terms=_ROW_SUMS_TERMS,
+    dims=lambda A: {"N": np.shape(A)[0], "D": np.shape(A)[1]},
     hints=(
         "A has one row per example: shape (N, D). The answer has one number per row: shape (N,).",
         "NumPy reductions take an axis argument: A.sum(axis=k) adds up along axis k and removes "

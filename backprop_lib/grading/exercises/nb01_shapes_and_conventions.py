@@ -18,8 +18,10 @@ from ..cases import (
     random_size,
     with_layout,
 )
+from ..decomposition import Term
 from ..mistakes import WrongVariant
 from ..numeric import NumericExercise
+from ..probes import probe
 from ..questions import Question
 from ..registry import register
 
@@ -83,8 +85,8 @@ register(Question(
     answer_hash="06c30d6eb6c226c168a52d7907a97cd8f8454faf6ad36157f6ce49de5c158904",
     explanation="Broadcasting lines shapes up from the right, and a missing axis counts as "
                 "length 1, so each operand stretches along the other's axis. No error is "
-                "raised: labels of shape (N,) minus predictions of shape (N, 1) silently give "
-                "an N-by-N table of every pair, and a mean over it is a wrong loss.",
+                "raised: targets of shape (N,) minus predictions of shape (N, 1) silently "
+                "give an N-by-N table of every pair, and a mean over it is a wrong loss.",
     wrong_feedback={
         "ddcb92a2cda4415cb9afc04d1db96a7c850ed6a7ff5a6dc503b8c4c077b03492":
             "NumPy does not pair the entries up one by one here. Line the shapes up from "
@@ -126,6 +128,56 @@ def _dense_hidden(rng):
     return cases
 
 
+def _dense_probes():
+    square = (np.array([[1.0, 2.0, 0.0, -0.5], [-1.0, 0.5, 3.0, 1.0], [2.0, 1.0, -2.0, 0.0],
+                        [0.5, -1.5, 1.0, 2.0]]),
+              np.array([[0.5, -1.0, 2.0, 1.0], [1.0, 0.0, 1.5, -0.5], [-2.0, 3.0, 1.0, 0.5],
+                        [0.0, 1.0, -1.0, 2.5]]),
+              np.array([0.1, -0.2, 0.3, 0.4]))
+    wide = (np.array([[1.0, 2.0, 0.5], [-1.0, 0.0, 3.0]]),
+            np.array([[1.0, 0.0, -1.0, 2.0], [0.5, 1.0, 2.0, -1.0], [0.0, -2.0, 1.0, 1.0]]),
+            np.array([0.1, 0.2, -0.3, 0.4]))
+    return [probe(square, "A, W of shape (4, 4), b (4,): every dimension equal"),
+            probe(wide, "A (2, 3), W (3, 4), b (4,)")]
+
+
+# Z = 1 * A @ W + 1 * b, and the terms of likely mistakes (most only fit square probes).
+_DENSE_TERMS = (
+    Term("AW", "matrix product A @ W", lambda A, W, b: np.asarray(A) @ W, "1"),
+    Term("bias", "bias b", lambda A, W, b: np.asarray(b), "1",
+         sentence="You left out the bias b: the layer is A @ W + b."),
+    Term("WA", "product W @ A", lambda A, W, b: np.asarray(W) @ A, code="operand_order",
+         sentence="You computed W @ A, the column convention's order (z = W a). In the row "
+                  "convention the batch A (N, D) comes first: A @ W is (N, D) @ (D, H) -> (N, H).",
+         replaces="AW"),
+    Term("WAt", "product W @ A.T", lambda A, W, b: np.asarray(W) @ np.asarray(A).T,
+         code="operand_order",
+         sentence="You computed W @ A.T, the column convention's z = W a applied to the batch "
+                  "as columns. Here W is stored as (D, H) and the batch as rows: A @ W is "
+                  "(N, D) @ (D, H) -> (N, H).", replaces="AW"),
+    Term("WtA", "product W.T @ A", lambda A, W, b: np.asarray(W).T @ A, code="operand_order",
+         sentence="You computed W.T @ A, the column convention's z = W a (with W stored "
+                  "transposed), but the batch A has one example per ROW. In the row convention "
+                  "the layer is A @ W: (N, D) @ (D, H) -> (N, H).", replaces="AW"),
+    Term("AWt", "product A @ W.T", lambda A, W, b: np.asarray(A) @ np.asarray(W).T,
+         code="transposed",
+         sentence="You multiplied by W transposed (A @ W.T). In the row convention W has shape "
+                  "(D, H) and is used as it is: A @ W.", replaces="AW"),
+    Term("AtW", "product A.T @ W", lambda A, W, b: np.asarray(A).T @ W, code="transposed",
+         sentence="You transposed A (A.T @ W). Each ROW of A is one example: A @ W.",
+         replaces="AW"),
+    Term("ZT", "transposed product (A @ W).T", lambda A, W, b: (np.asarray(A) @ W).T,
+         code="transposed",
+         sentence="You computed the product transposed, (A @ W).T = W.T @ A.T, as in the column "
+                  "convention z = W a. In the row convention each ROW of Z is one example: "
+                  "A @ W + b.", replaces="AW"),
+    Term("bias_column", "bias added down the columns", lambda A, W, b: np.asarray(b)[:, None],
+         code="bias_wrong_axis",
+         sentence="You added b down the columns (b[:, None]). b has one entry per output unit "
+                  "and is added to every row: A @ W + b.", replaces="bias"),
+)
+
+
 register(NumericExercise(
     id="dense_forward", notebook=1, title="Dense layer forward pass", points=1.0,
     signature="dense_forward(A, W, b)", arg_names=("A", "W", "b"),
@@ -140,12 +192,14 @@ register(NumericExercise(
                      "You added b down the columns (b[:, None] or b.reshape(-1, 1)). b has one "
                      "entry per output unit and is added to every row: A @ W + b.",
                      lambda A, W, b: np.asarray(A) @ W + np.asarray(b)[:, None]),
-        WrongVariant("no_bias", None, "You left out the bias b.",
+        WrongVariant("no_bias", "missing_term", "You left out the bias b.",
                      lambda A, W, b: np.asarray(A) @ W),
         WrongVariant("first_row_only", "shape",
                      "You computed the output of a single example (one row) instead of the "
                      "whole batch.", lambda A, W, b: np.asarray(A)[0] @ W + b),
     ),
+    probes=_dense_probes, terms=_DENSE_TERMS,
+    dims=lambda A, W, b: {"N": np.shape(A)[0], "D": np.shape(A)[1], "H": np.shape(W)[1]},
     hints=(
         "Write down the shapes: A is (N, D), W is (D, H), b is (H,). The result Z must be "
         "(N, H): one row of H outputs per example.",

@@ -14,11 +14,19 @@ from ..cases import (
     as_float64,
     logit_cases,
 )
+from ..decomposition import Term
 from ..mistakes import WrongVariant
 from ..numeric import NumericExercise
+from ..probes import probe, readable_logits
 from ..questions import Question
 from ..registry import register
-from ..wrong_implementations import naive_softmax, softmax_axis0, swap_last_axes
+from ..wrong_implementations import (
+    naive_softmax,
+    softmax_axis0,
+    softmax_row_shift_column_sum,
+    stable_softmax,
+    swap_last_axes,
+)
 
 _F64, _F32 = np.float64, np.float32
 
@@ -103,6 +111,41 @@ def _softmax_global_sum(z):
     return e / e.sum()
 
 
+def _softmax_whole_array(z):
+    """One softmax over every entry of z (max and sum over the whole array)."""
+    z = np.asarray(z, dtype=np.float64)
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
+def _softmax_no_keepdims(shift):
+    """e / e.sum(axis=-1) without keepdims: only runs (wrongly) when N == K."""
+    def wrong(z):
+        z = np.asarray(z, dtype=np.float64)
+        if z.ndim != 2 or z.shape[0] != z.shape[1]:
+            raise ValueError("only a square batch broadcasts")
+        e = np.exp(z - z.max(axis=-1, keepdims=True) if shift else z)
+        return e / e.sum(axis=-1)
+    return wrong
+
+
+_NO_KEEPDIMS = ("You divided by e.sum(axis=-1) without keepdims=True. That sum has shape (N,), "
+                "which broadcasting lines up with the LAST axis, so each column was divided by "
+                "some row's sum (and shapes other than N = K raise an error). Use "
+                "e.sum(axis=-1, keepdims=True), shape (N, 1).")
+
+
+def _z_probes():
+    return [probe((readable_logits(4, 4, 20),), "z of shape (4, 4): N = K"),
+            probe((readable_logits(3, 5, 21),), "z of shape (3, 5)"),
+            probe((readable_logits(2, 3, 22),), "z of shape (2, 3)")]
+
+
+def _z_dims(z):
+    shape = np.shape(z)
+    return {"N": int(np.prod(shape[:-1], dtype=int)), "K": shape[-1]}
+
+
 def _z_public():
     z1 = np.array([[1.0, 2.0, 3.0], [1.0, 1.0, 1.0]])
     z2 = np.array([0.5, -1.0, 2.0, 0.0])
@@ -128,6 +171,14 @@ register(NumericExercise(
         WrongVariant("global_sum", "wrong_axis",
                      "You divided by the sum over the WHOLE array instead of each row's sum, "
                      "so the rows do not each add up to 1.", _softmax_global_sum),
+        WrongVariant("row_shift_column_sum", "wrong_axis",
+                     "You subtracted each row's maximum but divided by the column sums "
+                     "(axis=0). Both the max and the sum run along each row: axis=-1, "
+                     "keepdims=True.", softmax_row_shift_column_sum),
+        WrongVariant("whole_array", "wrong_axis",
+                     "You took one softmax over the WHOLE array (z.max() and e.sum() without "
+                     "an axis), so all entries together add up to 1 instead of each row. Use "
+                     "axis=-1, keepdims=True for both.", _softmax_whole_array),
         WrongVariant("global_max", "wrong_axis",
                      "You subtracted the maximum of the whole array (z.max()) instead of each "
                      "row's maximum. A row whose logits are much smaller than the global "
@@ -140,7 +191,14 @@ register(NumericExercise(
         WrongVariant("transposed", "transposed",
                      "You returned the result transposed.",
                      lambda z: swap_last_axes(F.softmax(as_float64(z)))),
+        WrongVariant("no_keepdims", "wrong_axis", _NO_KEEPDIMS, _softmax_no_keepdims(True)),
+        WrongVariant("no_keepdims_no_shift", "wrong_axis", _NO_KEEPDIMS,
+                     _softmax_no_keepdims(False)),
+        WrongVariant("double_softmax", "double_softmax",
+                     "You applied softmax twice (softmax of the probabilities).",
+                     lambda z: stable_softmax(stable_softmax(z))),
     ),
+    probes=_z_probes, dims=_z_dims,
     hints=(
         "softmax(z)_k = exp(z_k) / sum_j exp(z_j), computed separately for every row (the "
         "last axis). Each output row is positive and sums to 1.",
@@ -181,6 +239,86 @@ register(Question(
 ))
 
 
+def _f64(z):
+    return np.asarray(z, dtype=np.float64)
+
+
+def _row_max(z):
+    return _f64(z).max(axis=-1, keepdims=True)
+
+
+def _log_sum_exp_shifted(z, axis=-1):
+    """log(sum(exp(z - m), axis)), m the row maximum, keepdims."""
+    return np.log(np.exp(_f64(z) - _row_max(z)).sum(axis=axis, keepdims=True))
+
+
+def _lse_columns(z):
+    z = _f64(z)
+    m = z.max(axis=0, keepdims=True)
+    return m + np.log(np.exp(z - m).sum(axis=0, keepdims=True))
+
+
+def _lse_whole_array(z):
+    z = _f64(z)
+    return z.max() + np.log(np.exp(z - z.max()).sum())
+
+
+def _lse_no_keepdims(z):
+    z = _f64(z)
+    if z.ndim != 2 or z.shape[0] != z.shape[1]:
+        raise ValueError("only a square batch broadcasts")
+    return _log_sum_exp_shifted(z)[:, 0]
+
+
+def _lse(z):
+    return _row_max(z) + _log_sum_exp_shifted(z)
+
+
+_LSE_MISTAKES = (
+    Term("lse_axis0", "log-sum-exp down the columns", _lse_columns, code="wrong_axis",
+         sentence="You took log(sum(exp(z))) down the columns (axis=0), over the batch. "
+                  "Normalise each row: axis=-1, keepdims=True.", replaces="lse"),
+    Term("lse_total", "log-sum-exp of the whole array", _lse_whole_array, code="wrong_axis",
+         sentence="You took log(sum(exp(z))) over the WHOLE array, one number for all rows. "
+                  "Normalise each row: axis=-1, keepdims=True.", replaces="lse"),
+)
+
+# log_softmax(z) written two ways, and the terms of likely mistakes in each: the shifted
+# form (z - m) - log(sum(exp(z - m))), m the row maximum, as stable implementations write
+# it, and the plain form z - LSE(z). The diagnosis uses the one that explains an answer
+# with the fewest changes (a sign slip in either form is one change in its own form).
+_LOG_SOFTMAX_TERMS = (
+    (
+        Term("shifted", "shifted logits z - m", lambda z: _f64(z) - _row_max(z), "1"),
+        Term("log_sum", "normaliser log(sum(exp(z - m)))", _log_sum_exp_shifted, "-1",
+             sentence="You subtracted the row maximum m but not log(sum(exp(z - m))): the "
+                      "shift only keeps exp from overflowing; the normaliser is still "
+                      "needed."),
+        Term("row_max", "row maximum m", _row_max, code="missing_term",
+             sentence="You subtracted log(sum(exp(z - m))) from z itself. Subtract it from "
+                      "the shifted logits z - m (log-softmax is z - m - log(sum(exp(z - m)))), "
+                      "or subtract m + log(sum(exp(z - m))) from z."),
+        Term("log_sum_axis0", "normaliser summed down the columns",
+             lambda z: _log_sum_exp_shifted(z, axis=0), code="wrong_axis",
+             sentence="You summed exp(z - m) down the columns (axis=0), over the batch. The "
+                      "normaliser is per row: axis=-1, keepdims=True.", replaces="log_sum"),
+        Term("log_sum_no_keepdims", "normaliser without keepdims", _lse_no_keepdims,
+             code="wrong_axis",
+             sentence="You subtracted log(sum(exp(z - m), axis=-1)) without keepdims=True: "
+                      "that (N,) vector lines up with the LAST axis, so each column got some "
+                      "row's normaliser (other shapes raise an error). Use keepdims=True.",
+             replaces="log_sum"),
+    ),
+    (
+        Term("z", "logits z", _f64, "1"),
+        Term("lse", "normaliser log(sum(exp(z)))", _lse, "-1"),
+        Term("row_max", "row maximum m", _row_max, code="missing_term",
+             sentence="You subtracted only the row maximum m. The normaliser is "
+                      "log(sum(exp(z))) = m + log(sum(exp(z - m))).", replaces="lse"),
+    ) + _LSE_MISTAKES,
+)
+
+
 register(NumericExercise(
     id="log_softmax", notebook=2, title="Log-softmax", points=2.0,
     signature="log_softmax(z)", arg_names=("z",),
@@ -204,13 +342,31 @@ register(NumericExercise(
         WrongVariant("negated", "sign",
                      "Your result has the opposite sign: log-probabilities are all <= 0.",
                      lambda z: -F.log_softmax(as_float64(z))),
-        WrongVariant("no_normaliser", None,
+        WrongVariant("global_max", "wrong_axis",
+                     "You shifted by the maximum of the whole array (z.max()) instead of each "
+                     "row's maximum. In a row far below the global maximum every exp(z - max) "
+                     "underflows to 0 and log(0) = -inf. Use z.max(axis=-1, keepdims=True).",
+                     lambda z: _f64(z) - _f64(z).max() - np.log(np.exp(
+                         _f64(z) - _f64(z).max()).sum(axis=-1, keepdims=True))),
+        WrongVariant("log_of_mean", "wrong_normaliser",
+                     "You took the log of the MEAN of exp(z - m) instead of its sum: "
+                     "log(mean) = log(sum) - log K, so every entry is off by log K. The "
+                     "normaliser is log(sum(exp(z - m))).",
+                     lambda z: _f64(z) - _row_max(z) - np.log(np.exp(_f64(z) - _row_max(z))
+                                                              .mean(axis=-1, keepdims=True))),
+        WrongVariant("normaliser_whole_array", "wrong_axis",
+                     "You summed exp(z - m) over the WHOLE array, one normaliser for all rows. "
+                     "Sum each row: axis=-1, keepdims=True.",
+                     lambda z: _f64(z) - _row_max(z) - np.log(np.exp(_f64(z) - _row_max(z))
+                                                              .sum())),
+        WrongVariant("no_normaliser", "missing_term",
                      "You returned the shifted logits z - max(z) without subtracting "
                      "log(sum(exp(z - max(z)))).",
                      lambda z: as_float64(z) - as_float64(z).max(axis=-1, keepdims=True)),
         WrongVariant("transposed", "transposed", "You returned the result transposed.",
                      lambda z: swap_last_axes(F.log_softmax(as_float64(z)))),
     ),
+    probes=_z_probes, terms=_LOG_SOFTMAX_TERMS, dims=_z_dims,
     hints=(
         "log softmax(z)_k = z_k - log(sum_j exp(z_j)): the logits minus one number per row, "
         "the log-sum-exp of that row.",

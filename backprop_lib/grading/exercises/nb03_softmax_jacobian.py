@@ -1,5 +1,6 @@
 """Exercises of notebook 03 (The softmax Jacobian): ``softmax_jacobian``,
-``softmax_jacobian_batch`` and three questions.
+``softmax_jacobian_batch`` and three questions (the Jacobian's shape, its value at a one-hot
+output, its largest entry).
 
 Everything about each exercise lives here: public cases, hidden-case generator,
 reference, named wrong variants and hints (see CONTRIBUTING.md, "Adding an exercise").
@@ -18,8 +19,10 @@ from ..cases import (
     random_size,
     with_layout,
 )
+from ..decomposition import Term
 from ..mistakes import WrongVariant
 from ..numeric import NumericExercise
+from ..probes import probe, readable_probabilities
 from ..questions import Question
 from ..registry import register
 
@@ -98,6 +101,10 @@ def _jacobian_variants(batched):
                      "s; use it directly.",
                      lambda s: F.softmax_jacobian(F.softmax(as_float64(s)))),
     ]
+    variants = [v if v.name != "no_diagonal" else WrongVariant(
+        v.name, "missing_term", v.sentence, v.compute) for v in variants]
+    variants = [v if v.name != "softmax_of_s" else WrongVariant(
+        v.name, "double_softmax", v.sentence, v.compute) for v in variants]
     if batched:
         variants.append(WrongVariant(
             "summed_over_batch", "wrong_axis",
@@ -107,12 +114,98 @@ def _jacobian_variants(batched):
     return tuple(variants)
 
 
+def _f64(s):
+    return np.asarray(s, dtype=np.float64)
+
+
+def _eye_like(s):
+    """The identity (K, K), broadcastable against a batch of Jacobians."""
+    return np.eye(np.shape(s)[-1])
+
+
+def _no_batch():
+    raise ValueError("not a batch")
+
+
+def _jacobian_terms():
+    """J = 1 * diag(s) - 1 * s s^T, and the terms of likely mistakes."""
+    def diag(v):
+        return _f64(v)[..., :, None] * _eye_like(v)
+
+    def outer(s):
+        s = _f64(s)
+        return s[..., :, None] * s[..., None, :]
+
+    def ones(s):
+        return np.ones(np.shape(s) + (np.shape(s)[-1],))
+
+    return (
+        Term("diag", "diagonal term diag(s)", diag, "1",
+             sentence="You left out the diagonal term diag(s) (the Kronecker delta part of "
+                      "s_i (delta_ij - s_j)): the diagonal must be s_i (1 - s_i)."),
+        Term("outer", "outer-product term s s^T", outer, "-1",
+             sentence="You left out the outer-product term -s s^T: the off-diagonal entries "
+                      "are -s_i s_j, because every output depends on every logit."),
+        Term("diag_sq", "diagonal of s s^T", lambda s: diag(_f64(s) ** 2),
+             code="elementwise_jacobian",
+             sentence="You kept only the diagonal s_i (1 - s_i) and put zeros off the "
+                      "diagonal, as if each output depended on its own logit only. The "
+                      "off-diagonal entries are -s_i s_j.", replaces="outer"),
+        Term("identity", "identity matrix", lambda s: _eye_like(s) * np.ones(
+            np.shape(s)[:-1] + (1, 1)), code="missing_term",
+             sentence="Your diagonal term is the identity (delta_ij) where s_i delta_ij "
+                      "belongs: ds_i/dz_j = s_i (delta_ij - s_j), so the diagonal term is "
+                      "diag(s), not I.", replaces="diag"),
+        Term("s_rows", "s_i in every column", lambda s: _f64(s)[..., :, None] * ones(s),
+             code="missing_term",
+             sentence="You computed s_i (1 - s_j) for every entry: the Kronecker delta is "
+                      "missing, so s_i appears off the diagonal too. Only the diagonal gets "
+                      "s_i: J = diag(s) - s s^T.", replaces="diag"),
+        Term("s_cols", "s_j in every row", lambda s: _f64(s)[..., None, :] * ones(s),
+             code="missing_term",
+             sentence="You computed s_j (1 - s_i) for every entry: the Kronecker delta is "
+                      "missing, so s_j appears off the diagonal too. Only the diagonal gets "
+                      "s_i: J = diag(s) - s s^T.", replaces="diag"),
+        Term("outer_summed", "outer products summed over the batch",
+             lambda S: np.broadcast_to(np.einsum("ni,nj->ij", _f64(S), _f64(S)),
+                                       np.shape(S) + (np.shape(S)[-1],)) if np.ndim(S) == 2
+             else _no_batch(), code="wrong_axis",
+             sentence="Your outer-product term sums S[n, i] S[n, j] over the batch (an einsum "
+                      "such as 'ni,nj->ij' drops the n): every example gets the same (K, K) "
+                      "matrix. Keep n in the output: 'ni,nj->nij'.", replaces="outer"),
+        Term("inner", "inner product s . s in every entry",
+             lambda s: (_f64(s) ** 2).sum(axis=-1)[..., None, None] * ones(s),
+             code="inner_product",
+             sentence="You subtracted the number s . s from every entry: for a 1-D array "
+                      "s @ s.T is the inner product (.T does nothing to a 1-D array). The "
+                      "outer product is np.outer(s, s), or s[:, None] * s[None, :].",
+             replaces="outer"),
+    )
+
+
+def _jacobian_probes():
+    return [probe((readable_probabilities(1, 4, 30)[0],), "s of length K = 4"),
+            probe((readable_probabilities(1, 5, 31)[0],), "s of length K = 5")]
+
+
+def _jacobian_batch_probes():
+    return [probe((readable_probabilities(3, 3, 32),), "S of shape (3, 3): N = K"),
+            probe((readable_probabilities(2, 4, 33),), "S of shape (2, 4)"),
+            probe((readable_probabilities(4, 5, 34),), "S of shape (4, 5)")]
+
+
+def _jacobian_columns(S):
+    """One Jacobian per COLUMN of S (a loop over S.T): (K, N, N)."""
+    return np.stack([np.diag(c) - np.outer(c, c) for c in as_float64(S).T])
+
+
 register(NumericExercise(
     id="softmax_jacobian", notebook=3, title="Softmax Jacobian (one example)", points=2.0,
     signature="softmax_jacobian(s)", arg_names=("s",),
     reference=lambda s: F.softmax_jacobian(as_float64(s)),
     public_cases=_jacobian_public, hidden_cases=_jacobian_hidden,
     variants=_jacobian_variants(batched=False),
+    probes=_jacobian_probes, terms=_jacobian_terms(), dims=lambda s: {"K": np.shape(s)[-1]},
     hints=(
         "The input is the softmax OUTPUT s, shape (K,). The result J has J[i, j] = ds_i/dz_j, "
         "shape (K, K).",
@@ -154,7 +247,13 @@ register(NumericExercise(
     signature="softmax_jacobian_batch(S)", arg_names=("S",),
     reference=lambda S: F.softmax_jacobian(as_float64(S)),
     public_cases=_jacobian_batch_public, hidden_cases=_jacobian_batch_hidden,
-    variants=_jacobian_variants(batched=True),
+    variants=_jacobian_variants(batched=True) + (
+        WrongVariant("per_column", "wrong_axis",
+                     "You built one Jacobian per COLUMN of S (a loop over S.T, or the batch "
+                     "axis mixed up with the class axis). Each ROW S[n] is one example: "
+                     "result[n] = diag(S[n]) - outer(S[n], S[n]).", _jacobian_columns),),
+    probes=_jacobian_batch_probes, terms=_jacobian_terms(),
+    dims=lambda S: {"N": np.shape(S)[0], "K": np.shape(S)[-1]},
     hints=(
         "One Jacobian per example: S is (N, K), the result is (N, K, K) and "
         "result[n] = diag(S[n]) - outer(S[n], S[n]).",
@@ -169,47 +268,78 @@ register(NumericExercise(
 
 
 register(Question(
-    id="jacobian_row_sum", notebook=3, title="Rows of the softmax Jacobian", points=1.0,
-    prompt="Whatever the logits, what does each row of the softmax Jacobian, "
-           "J[i, :] = (ds_i/dz_j for every class j), add up to? Answer with a number.",
-    answer_kind="number",
-    answer_hash="d90765947492d301e1055be463436b68d538b83f7b9c6d45fe339389595cd7a4",
-    explanation="Adding the same constant c to every logit does not change softmax, so moving "
-                "all logits together changes no s_i, and a row sum is exactly that directional "
-                "derivative. In formulas: s_i (1 - s_i) + sum over j != i of (-s_i s_j) "
-                "= s_i (1 - sum_j s_j), and the probabilities add up to one.",
+    id="jacobian_one_hot", notebook=3, title="The Jacobian at a one-hot output", points=1.0,
+    prompt="In floating point a softmax output can be exactly one-hot: in float64, "
+           "softmax((0, 800, 0)) is exactly s = (0, 1, 0), because e^(-800) underflows to 0. "
+           "What is the Jacobian J = diag(s) - s s^T at s = (0, 1, 0)?",
+    answer_kind="choice",
+    options={
+        "a": "diag(0, 1, 0): only the middle probability responds, to its own logit.",
+        "b": "The zero matrix: no probability responds to any logit.",
+        "c": "(1/3) I - (1/9) 1 1^T: one value on the diagonal and another off it.",
+        "d": "-s s^T: -1 in the middle and 0 everywhere else.",
+    },
+    answer_hash="42e743465d4e53da51d8da75cddd465fd9b8683e5a93d42cb847af239137deaf",
+    explanation="Every entry s_i (delta_ij - s_j) is zero: on the diagonal s_i (1 - s_i) "
+                "vanishes when s_i is 0 or 1, and off the diagonal s_i s_j vanishes because at "
+                "most one probability is non-zero. A saturated softmax passes no gradient "
+                "through its Jacobian at all; its rank has dropped from K - 1 to 0, which is "
+                "why section 8 needs every s_i to be positive. Notebook 04 shows how "
+                "cross-entropy, whose 1/s_y cancels the vanishing s_y, keeps learning anyway.",
     wrong_feedback={
-        "65a360bdd33cc53c64ab458dbc1def70caa747a5ede09b3a0a94909b66fcfe81":
-            "The probabilities s sum to 1. The question is about their DERIVATIVES.",
+        "1f5ed59fef892f2ac4438095539629415426c948ec75fe82a324d413e228a139":
+            "diag(s) is diag(0, 1, 0), but s s^T has its single 1 in the same place, and J "
+            "subtracts it.",
+        "a1aabdfdb33351975e678bbc3ba42ed6a1ead885ee9e86cb888bd7d0fa0570f3":
+            "That is J at EQUAL logits, s = (1/3, 1/3, 1/3): the opposite extreme.",
+        "fc4b86db37e21719c5768a927c86c090ccb3e13a0d621f0dd79d72ad7ec3777a":
+            "That drops the diag(s) term. J = diag(s) - s s^T, and both terms have their 1 "
+            "in the same place.",
     },
     hints=(
-        "What happens to softmax(z) if you add the same number c to every logit?",
-        "A row sum is the derivative of s_i when every z_j moves by the same small amount.",
-        "Write it out: s_i (1 - s_i) - sum over j != i of s_i s_j.",
+        "Write out diag(s) and s s^T for s = (0, 1, 0).",
+        "Both matrices have exactly one non-zero entry. Where is it in each?",
+        "Entry by entry: s_i (1 - s_i) on the diagonal and -s_i s_j off it, with every s_i "
+        "equal to 0 or 1.",
     ),
 ))
 
 
 register(Question(
-    id="jacobian_rank", notebook=3, title="Rank of the softmax Jacobian", points=1.0,
-    prompt="Softmax over K = 5 classes, at any finite logits. What is the rank of its "
-           "Jacobian J = diag(s) - s s^T? Answer with a number.",
+    id="jacobian_max_entry", notebook=3, title="The largest entry of the softmax Jacobian",
+    points=1.0,
+    prompt="Over every number of classes K >= 2 and every choice of logits, what is the "
+           "largest value that an entry of the softmax Jacobian J can take? Answer with a "
+           "number.",
     answer_kind="number",
-    answer_hash="bf65aabcf66c43a5119b59196face88c3214e30d9bab9605b967659f4c91f67f",
-    explanation="J (1, ..., 1) = 0 because adding the same constant to every logit changes "
-                "nothing, so one direction is lost and the rank is at most K - 1 = 4. No "
-                "other direction is lost (all K - 1 other eigenvalues are positive), so the "
-                "rank is exactly 4.",
+    answer_hash="1c81b201c855663894d60108de4cf65d0cebfe68124e44b7054636031d62e5ff",
+    explanation="Off the diagonal the entries are -s_i s_j, never positive. On the diagonal "
+                "s_i (1 - s_i) is a downward parabola in s_i with its top, 1/4, at s_i = 1/2, "
+                "which softmax reaches (K = 2 with equal logits, for example). In the "
+                "covariance view of section 8.4 the diagonal entries are the variances of "
+                "yes/no outcomes, and such a variance is at most 1/4. In size the off-diagonal "
+                "entries obey the same bound: s_i s_j is at most 1/4 because s_i + s_j is at "
+                "most 1.",
     wrong_feedback={
-        "d490dee209c29a3fde37a2fdb40685dce076a7c5089fac30a1dd1a65ca7e7beb":
-            "A full rank of 5 would mean no direction of the logits leaves s unchanged. "
-            "What happens when every logit grows by the same amount?",
-        "63fed7afcd1bb4298a0beb5e44d692770afdc179a787d5afdf0702a204f7b34f":
-            "Only one direction is lost. Which one, and why is it the only one?",
+        "db3a079431afeedcf114d9179e51e43a5f54c24258eeb5758406b295d086be86":
+            "A probability can be 1, but every entry of J is a product: s_i (1 - s_i) on the "
+            "diagonal, and at s_i = 1 that is 0.",
+        "ceb909339476ac3022485861a821a11258e88f9e604c900a8bb68a18145c1158":
+            "s_i = 1/2 is WHERE the largest entry occurs. What is s_i (1 - s_i) there?",
+        "d0edf4fff80213805c0b7a5b961a145783aaffa2b51e93f4ace208d48f805a5d":
+            "0 is every entry at a one-hot s, but away from it the diagonal entries are "
+            "positive.",
+        "036ffbbf09a66c4d5280c7ab3c18385737c4914c3a0c5d0b3f986e3a86b82c9d":
+            "That is the diagonal entry at equal logits for K = 3. Can a single s_i get "
+            "closer to the top of s_i (1 - s_i)?",
+        "bdd7b583b6f87b8a1beb359e9cccfc0c0ba8e4e34f0702bf65912821cdd17eac":
+            "Negative entries sit off the diagonal. The question asks for the largest value, "
+            "and the diagonal entries are positive.",
     },
     hints=(
-        "Rank = number of columns minus the dimension of the null space.",
-        "Is there a vector v with J v = 0? Think of shift invariance.",
-        "The all-ones vector is the only such direction (up to scaling).",
+        "Which entries of J can be positive at all?",
+        "A diagonal entry is s_i (1 - s_i) with s_i between 0 and 1. Where does that "
+        "function of s_i peak?",
+        "Can softmax produce s_i = 1/2? Try K = 2 with equal logits.",
     ),
 ))

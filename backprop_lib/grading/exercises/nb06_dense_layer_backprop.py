@@ -17,8 +17,10 @@ from ..cases import (
     random_size,
     with_layout,
 )
+from ..decomposition import Term
 from ..mistakes import WrongVariant
 from ..numeric import NumericExercise
+from ..probes import probe
 from ..questions import Question
 from ..registry import register
 from ..wrong_implementations import (
@@ -71,6 +73,52 @@ def _dense_backward_variant(**wrong):
     return compute
 
 
+def _dense_backward_probes():
+    rng = np.random.default_rng(60)
+
+    def readable(*shape):
+        return np.round(rng.uniform(-2.0, 2.0, size=shape), 1) + 0.01 * np.arange(shape[-1])
+
+    return [probe((readable(4, 4), readable(4, 4), readable(4, 4)),
+                  "dZ, A, W of shape (4, 4): every dimension equal"),
+            probe((readable(2, 4), readable(2, 3), readable(3, 4)),
+                  "dZ (2, 4), A (2, 3), W (3, 4)"),
+            probe((readable(5, 2), readable(5, 3), readable(3, 2)),
+                  "dZ (5, 2), A (5, 3), W (3, 2)")]
+
+
+def _f(x):
+    return as_float64(x)
+
+
+# dA = dZ @ W.T, dW = A.T @ dZ, db = sum_n dZ (coefficient 1 each), and likely mistakes.
+_DENSE_BACKWARD_TERMS = (
+    Term("dZ_Wt", "dA term dZ @ W.T", lambda dZ, A, W: _f(dZ) @ _f(W).T, "1", output="dA"),
+    Term("dZ_W", "product dZ @ W", lambda dZ, A, W: _f(dZ) @ _f(W), code="transposed",
+         sentence="Your dA uses W instead of W^T: dA_nd = sum_h dZ_nh W_dh, which is dZ @ W.T.",
+         replaces="dZ_Wt", output="dA"),
+    Term("W_dZ", "product W @ dZ", lambda dZ, A, W: _f(W) @ _f(dZ), code="operand_order",
+         sentence="Your dA multiplies in the column convention's order (W @ dZ). In the row "
+                  "convention dA = dZ @ W.T: (N, H) @ (H, D) -> (N, D).", replaces="dZ_Wt",
+         output="dA"),
+    Term("At_dZ", "dW term A.T @ dZ", lambda dZ, A, W: _f(A).T @ _f(dZ), "1", output="dW"),
+    Term("dZt_A", "product dZ.T @ A", lambda dZ, A, W: _f(dZ).T @ _f(A), code="transposed",
+         sentence="Your dW is transposed: dZ^T A has shape (H, D), but dW must have W's shape "
+                  "(D, H). Use A.T @ dZ.", replaces="At_dZ", output="dW"),
+    Term("A_dZ", "product A @ dZ", lambda dZ, A, W: _f(A) @ _f(dZ), code="transposed",
+         sentence="Your dW is A @ dZ: A must be transposed, dW = A.T @ dZ, "
+                  "(D, N) @ (N, H) -> (D, H): a sum over the batch.", replaces="At_dZ",
+         output="dW"),
+    Term("dZ_sum0", "db term dZ.sum(axis=0)", lambda dZ, A, W: _f(dZ).sum(axis=0), "1",
+         output="db"),
+    Term("dZ_sum1", "dZ summed over axis 1", lambda dZ, A, W: _f(dZ).sum(axis=1),
+         code="bias_wrong_axis",
+         sentence="You summed dZ over axis=1 (over the units) for db. b is shared by all "
+                  "examples, so sum over the batch: dZ.sum(axis=0), shape (H,).",
+         replaces="dZ_sum0", output="db"),
+)
+
+
 register(NumericExercise(
     id="dense_backward", notebook=6, title="Dense layer backward pass", points=3.0,
     signature="dense_backward(dZ, A, W)", arg_names=("dZ", "A", "W"),
@@ -93,22 +141,28 @@ register(NumericExercise(
                      "Your db is dZ itself, shape (N, H). Each example adds to the gradient of "
                      "the shared bias: db = dZ.sum(axis=0).",
                      _dense_backward_variant(db=lambda dZ, A, W: dZ)),
-        WrongVariant("db_mean", None,
+        WrongVariant("db_total", "bias_wrong_axis",
+                     "Your db is one number, the sum of every entry of dZ. b has one entry per "
+                     "output unit: sum over the batch only, dZ.sum(axis=0), shape (H,).",
+                     _dense_backward_variant(db=lambda dZ, A, W: dZ.sum())),
+        WrongVariant("db_mean", "wrong_normaliser",
                      "You averaged dZ over the batch for db. The 1/N is already inside dZ "
                      "(it came from the loss), so just sum: dZ.sum(axis=0).",
                      _dense_backward_variant(db=lambda dZ, A, W: dZ.mean(axis=0))),
-        WrongVariant("dW_mean", None,
+        WrongVariant("dW_mean", "wrong_normaliser",
                      "You divided dW by N. The 1/N is already inside dZ (it came from the "
                      "mean loss); A.T @ dZ needs no extra factor.",
                      _dense_backward_variant(dW=lambda dZ, A, W: A.T @ dZ / len(A))),
         WrongVariant("all_negated", "sign",
                      "Your gradients have the opposite sign.",
                      lambda dZ, A, W: tuple(-x for x in _dense_backward_reference(dZ, A, W))),
-        WrongVariant("order", None,
+        WrongVariant("order", "output_order",
                      "You returned the gradients in a different order; return (dA, dW, db).",
                      lambda dZ, A, W: (lambda dA, dW, db: (dW, dA, db))(
                          *_dense_backward_reference(dZ, A, W))),
     ),
+    probes=_dense_backward_probes, terms=_DENSE_BACKWARD_TERMS,
+    dims=lambda dZ, A, W: {"N": np.shape(A)[0], "D": np.shape(A)[1], "H": np.shape(W)[1]},
     hints=(
         "Each gradient has the shape of the thing it is the gradient of: dA like A (N, D), "
         "dW like W (D, H), db like b (H,). Let the shapes guide the products.",
@@ -206,16 +260,17 @@ register(NumericExercise(
     points=2.0, signature="numerical_gradient(f, x, h=1e-5)", arg_names=("f", "x"),
     reference=lambda f, x: f.grad(as_float64(x)),
     public_cases=_numgrad_public, hidden_cases=_numgrad_hidden,
+    dims=lambda f, x: {"h": _H},
     tolerance=lambda case: (1e-6, 1e-7),
     restore_tolerance=1e-12,
     variants=(
-        WrongVariant("forward", None,
+        WrongVariant("forward", "forward_difference",
                      "You used forward differences (f(x + h) - f(x)) / h. Their error shrinks "
                      "only like h; central differences (f(x + h) - f(x - h)) / (2h) are "
                      "accurate to about h**2.",
                      lambda f, x: _finite_difference(f, x, lambda f, x, i: (
                          _perturbed(f, x, i, _H) - f(x)) / _H)),
-        WrongVariant("no_half", None,
+        WrongVariant("no_half", "wrong_normaliser",
                      "You divided f(x + h) - f(x - h) by h; the two points are 2h apart, so "
                      "divide by 2h.",
                      lambda f, x: _finite_difference(f, x, lambda f, x, i: (
