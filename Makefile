@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: lab test notebooks solutions check-notebooks lint bench clean
+.PHONY: lab test notebooks solutions check-notebooks lint bench clean lite serve-lite
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,7 @@ lab: $(VENV)/.lab-installed
 	$(BIN)/jupyter lab $(LAB_AS_ROOT) $(LAB_ARGS) notebooks/00_start_here.ipynb
 
 ## make test: run the whole test suite (creates/updates .venv on first use)
-test: $(VENV)/.test-installed
+test: $(VENV)/.test-installed lite
 	$(BIN)/python -m pytest
 
 ## make notebooks: rebuild the student notebooks (notebooks/) and the solutions (build/solutions/)
@@ -53,3 +53,25 @@ clean:
 ## make answer-key: build/answer_key.json from the solution notebooks (keep it from learners)
 answer-key: notebooks
 	$(BIN)/python -m backprop_lib.autograde.answer_key build/solutions -o build/answer_key.json
+
+# ---------------------------------------------------------------------------
+# JupyterLite: the course in the browser, no server (lite/, README "In the browser, no install")
+# ---------------------------------------------------------------------------
+# The build tools live in a venv of their own (build/lite-venv), so the course's JupyterLab
+# never sees the site's extensions; downloads are cached in build/lite-cache.
+LITE_VENV := build/lite-venv
+LITE_PORT ?= 8000
+
+$(LITE_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(LITE_VENV)
+	$(LITE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LITE_VENV)/bin/python -m pip install --quiet -e ".[lite]"
+	touch $@
+
+## make lite: build the JupyterLite site into build/lite/ (only when an input changed)
+lite: $(LITE_VENV)/.installed
+	$(LITE_VENV)/bin/python lite/build_site.py
+
+## make serve-lite: serve build/lite/ on http://127.0.0.1:$(LITE_PORT)/ (any static server will do)
+serve-lite: lite
+	$(LITE_VENV)/bin/python -m http.server --bind 127.0.0.1 --directory build/lite $(LITE_PORT)
