@@ -41,9 +41,14 @@ check-notebooks: $(VENV)/.test-installed
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check .
 
+## make bench: every benchmark script (each prints ratios measured side by side in one run)
 bench: $(VENV)/.test-installed
 	$(BIN)/python benchmarks/softmax_ce.py
 	$(BIN)/python benchmarks/digits.py
+	$(BIN)/python benchmarks/training_nb07.py
+	$(BIN)/python benchmarks/check_latency.py
+	$(BIN)/python benchmarks/diagnosis_latency.py
+	$(BIN)/python benchmarks/autograde.py
 
 clean:
 	rm -rf build .pytest_cache
