@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from backprop_lib.grading import check, exercises, progress
@@ -38,3 +41,22 @@ def test_text_and_html_show_each_notebooks_exercises_with_a_mark_for_passes():
 def test_notebook_04_lists_jacobian_vjp_between_dL_ds_shape_and_softmax_vjp():
     ids = exercises(4)
     assert ids.index("dL_ds_shape") < ids.index("jacobian_vjp") < ids.index("softmax_vjp")
+
+
+def _check_ids_in(source):
+    """Exercise ids in the order a notebook source first checks them."""
+    ids = []
+    for match in re.finditer(r'check\("([A-Za-z0-9_]+)"', source):
+        if match.group(1) not in ids:
+            ids.append(match.group(1))
+    return ids
+
+
+@pytest.mark.parametrize("source", sorted(
+    (Path(__file__).resolve().parents[1] / "course").glob("[0-9][0-9]_*.md")), ids=lambda p: p.stem)
+def test_registry_order_is_the_order_the_notebook_asks(source):
+    """progress() lists a notebook's exercises as the notebook asks them, and all of them."""
+    registered = exercises(int(source.name[:2]))
+    asked = [ex_id for ex_id in _check_ids_in(source.read_text(encoding="utf-8"))
+             if ex_id in registered]
+    assert asked == registered

@@ -35,6 +35,76 @@ from ..wrong_implementations import (
 _F64, _F32 = np.float64, np.float32
 
 
+# The exercises in the order notebook 06 asks them: two shape questions, dense_backward,
+# numerical_gradient, gradcheck_float32, last_layer_grad.
+
+
+register(Question(
+    id="dW_column_shape", notebook=6, title="Shape of dC/dW in the column convention",
+    points=1.0,
+    prompt="One example in the column convention z = W a + b: the input a has D = 64 entries "
+           "and the layer produces K = 10 logits z. What is the shape of dC/dW, the gradient "
+           "of the scalar cost C with respect to the weight matrix W?",
+    answer_kind="shape",
+    answer_hash="0c3145afb3db3c82088c237b765c9cf374843d0e020f15a09fd2d62ee0d96d80",
+    explanation="In z = W a the matrix W meets the column a from the left, so it has one row "
+                "per logit and one column per input: K rows, D columns. C is one number, so "
+                "there is one dC/dW_ij per weight, and the gradient has W's shape. It is the "
+                "outer product dz a^T of a K-column and a D-row.",
+    wrong_feedback={
+        "fd7337e47cec77733755efa3128ca0fac94d91fb41a5abc3174364596a7d28de":
+            "That is W's shape in the row convention Z = A W + b. In z = W a + b, W has one "
+            "ROW per output.",
+        "9e7b3edd84548e050df0f430384de6b3d03d2f547297faf84be8aa13dfa9ca98":
+            "That is the shape of z (and of dC/dz). W has an entry for every pair (output, "
+            "input).",
+        "0260b5f3f30d7690ab6d5e7c7dce3a68cfe456ee7ad37746574a2536443a1624":
+            "That is the shape of the input a. W has an entry for every pair (output, input).",
+        "d0fa6b7e135e985227925c6f61b17e850b3de924d1ddcd415a449104c1b9cf99":
+            "K by K is the softmax Jacobian ds/dz. The question is about W.",
+    },
+    hints=(
+        "The cost is one number: there is one partial derivative per weight, so the gradient "
+        "has the shape of W.",
+        "In z = W a, the matrix product needs W's number of columns to equal a's length.",
+        "W maps D inputs to K outputs: rows follow the outputs, columns the inputs.",
+    ),
+))
+
+
+register(Question(
+    id="dz_dW_shape", notebook=6, title="Shape of the Jacobian dz/dW", points=1.0,
+    prompt="Same layer, one example: z = W a + b with K = 10 logits and D = 64 inputs. Written "
+           "as a matrix, with one row per logit z_m and one column per weight W_ij (W "
+           "flattened), what is the shape of the Jacobian dz/dW?",
+    answer_kind="shape",
+    answer_hash="83325073ffd73af82b312d27949ecacc2862ccc2d1d16b9135786030de9a91e4",
+    explanation="Every one of the K logits has a derivative with respect to every one of the "
+                "K*D weights: a K-by-(K*D) matrix, 6400 numbers here. Only K*D of them are "
+                "nonzero, because dz_m/dW_ij = delta_mi a_j: logit m depends on row m of W "
+                "only. Backpropagation never builds this matrix; the delta collapses the sum "
+                "to the outer product dz a^T.",
+    wrong_feedback={
+        "93b12498cbc9a44a32bae0777392b96ca2d0753bb192ae2c4dfe64c6ad8005c8":
+            "That is the shape of W, and of dC/dW: the derivative of ONE number with respect "
+            "to W. z has K entries, and each has its own table of derivatives.",
+        "812e788ce70c798eb1607f3877e609c185754c8011bfa27627c12fde314e3c33":
+            "Right numbers, as a 3-index array dz_m/dW_ij. The question asks for the matrix "
+            "form: flatten the two indices of W into one column index.",
+        "90236482af5ac3d37430624db81a26183a86d23741cc6a4f02f00ae059a59ae9":
+            "A Jacobian has one row per OUTPUT (numerator layout, notebook 01).",
+        "c42e17f2f307218aa1d29e85d1aa2402aa06419e7dc050f91adc48427928b922":
+            "K by K is the softmax Jacobian ds/dz. Here the inputs are the weights.",
+    },
+    hints=(
+        "A Jacobian has one row per output and one column per input. What are the outputs "
+        "here, and what are the inputs?",
+        "The outputs are the K logits; the inputs are all the entries of W.",
+        "How many entries does W have in the column convention?",
+    ),
+))
+
+
 def _dense_backward_reference(dZ, A, W):
     dZ, A, W = as_float64(dZ), as_float64(A), as_float64(W)
     return dZ @ W.T, A.T @ dZ, dZ.sum(axis=0)
@@ -306,75 +376,8 @@ register(NumericExercise(
 
 
 # ---------------------------------------------------------------------------
-# Added with the notebook (course/06_dense_layer_backprop.md), in the order it asks them.
-# Where the two exercises above belong in that order: `dense_backward` comes after
-# `dz_dW_shape`, and `numerical_gradient` after `dense_backward`, before `gradcheck_float32`.
+# After dense_backward and numerical_gradient (above), the notebook asks these.
 # ---------------------------------------------------------------------------
-
-register(Question(
-    id="dW_column_shape", notebook=6, title="Shape of dC/dW in the column convention",
-    points=1.0,
-    prompt="One example in the column convention z = W a + b: the input a has D = 64 entries "
-           "and the layer produces K = 10 logits z. What is the shape of dC/dW, the gradient "
-           "of the scalar cost C with respect to the weight matrix W?",
-    answer_kind="shape",
-    answer_hash="0c3145afb3db3c82088c237b765c9cf374843d0e020f15a09fd2d62ee0d96d80",
-    explanation="In z = W a the matrix W meets the column a from the left, so it has one row "
-                "per logit and one column per input: K rows, D columns. C is one number, so "
-                "there is one dC/dW_ij per weight, and the gradient has W's shape. It is the "
-                "outer product dz a^T of a K-column and a D-row.",
-    wrong_feedback={
-        "fd7337e47cec77733755efa3128ca0fac94d91fb41a5abc3174364596a7d28de":
-            "That is W's shape in the row convention Z = A W + b. In z = W a + b, W has one "
-            "ROW per output.",
-        "9e7b3edd84548e050df0f430384de6b3d03d2f547297faf84be8aa13dfa9ca98":
-            "That is the shape of z (and of dC/dz). W has an entry for every pair (output, "
-            "input).",
-        "0260b5f3f30d7690ab6d5e7c7dce3a68cfe456ee7ad37746574a2536443a1624":
-            "That is the shape of the input a. W has an entry for every pair (output, input).",
-        "d0fa6b7e135e985227925c6f61b17e850b3de924d1ddcd415a449104c1b9cf99":
-            "K by K is the softmax Jacobian ds/dz. The question is about W.",
-    },
-    hints=(
-        "The cost is one number: there is one partial derivative per weight, so the gradient "
-        "has the shape of W.",
-        "In z = W a, the matrix product needs W's number of columns to equal a's length.",
-        "W maps D inputs to K outputs: rows follow the outputs, columns the inputs.",
-    ),
-))
-
-
-register(Question(
-    id="dz_dW_shape", notebook=6, title="Shape of the Jacobian dz/dW", points=1.0,
-    prompt="Same layer, one example: z = W a + b with K = 10 logits and D = 64 inputs. Written "
-           "as a matrix, with one row per logit z_m and one column per weight W_ij (W "
-           "flattened), what is the shape of the Jacobian dz/dW?",
-    answer_kind="shape",
-    answer_hash="83325073ffd73af82b312d27949ecacc2862ccc2d1d16b9135786030de9a91e4",
-    explanation="Every one of the K logits has a derivative with respect to every one of the "
-                "K*D weights: a K-by-(K*D) matrix, 6400 numbers here. Only K*D of them are "
-                "nonzero, because dz_m/dW_ij = delta_mi a_j: logit m depends on row m of W "
-                "only. Backpropagation never builds this matrix; the delta collapses the sum "
-                "to the outer product dz a^T.",
-    wrong_feedback={
-        "93b12498cbc9a44a32bae0777392b96ca2d0753bb192ae2c4dfe64c6ad8005c8":
-            "That is the shape of W, and of dC/dW: the derivative of ONE number with respect "
-            "to W. z has K entries, and each has its own table of derivatives.",
-        "812e788ce70c798eb1607f3877e609c185754c8011bfa27627c12fde314e3c33":
-            "Right numbers, as a 3-index array dz_m/dW_ij. The question asks for the matrix "
-            "form: flatten the two indices of W into one column index.",
-        "90236482af5ac3d37430624db81a26183a86d23741cc6a4f02f00ae059a59ae9":
-            "A Jacobian has one row per OUTPUT (numerator layout, notebook 01).",
-        "c42e17f2f307218aa1d29e85d1aa2402aa06419e7dc050f91adc48427928b922":
-            "K by K is the softmax Jacobian ds/dz. Here the inputs are the weights.",
-    },
-    hints=(
-        "A Jacobian has one row per output and one column per input. What are the outputs "
-        "here, and what are the inputs?",
-        "The outputs are the K logits; the inputs are all the entries of W.",
-        "How many entries does W have in the column convention?",
-    ),
-))
 
 
 register(Question(
