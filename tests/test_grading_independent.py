@@ -33,7 +33,106 @@ finding* is a run whose diagnosis holds a code outside label + accept + true.
 
 First run (the figures the tests below hold the grader to)
 ----------------------------------------------------------
-FIRST_RUN_PLACEHOLDER
+Measured on commit b24ac2f (the set as committed, grader of a2f5b9f), with
+``python tests/test_grading_independent.py out.json``; every run of every answer, and the
+reviewer's verdict on each wrong answer's feedback, are in
+``tests/fixtures/grading_independent_first_run.json``. The default executor was the
+in-process one (this branch predates the forked-child runner).
+
+* Named: **173 / 191 = 90.6 %** of the nameable wrong answers, the same under ``check()``
+  (random seed) as under both fixed seeds. 244 of the 250 wrong answers were rejected; over the
+  185 nameable ones that were rejected, 173 / 185 = 93.5 %.
+* False findings (a code outside label + accept + true, fixed seeds): **14 / 250 = 5.6 %**;
+  on review 7 of them are misleading and 7 defensible (listed below). ``check()`` added none.
+* Correct alternatives rejected: **1 / 85** (``mlpf_ok__where``, a grader bug, below).
+* Wrong answers accepted: 6 / 250 (below).
+* The feedback of the 250 wrong answers, read one by one (verdicts in the JSON file): 207
+  state the cause specifically and correctly (165 of the 173 named, 7 of the 12 rejected
+  misses in words without a code, 35 of the 59 unnamed), 6 only generically, 15 contain a
+  false statement (6 among the named), 16 say nothing beyond the mismatch, 6 passed.
+
+::
+
+    exercise                          named/nameable  wrong  false  accepted  ok rejected
+    warmup_row_sums                              5/5      6      0         0            0
+    dense_forward                                6/7      8      0         1            0
+    softmax                                      8/9     11      2         1            0
+    log_softmax                                  8/8      9      0         0            0
+    softmax_jacobian                             7/7      9      0         0            0
+    softmax_jacobian_batch                       4/5      8      1         1            0
+    cross_entropy                               9/10     11      3         0            0
+    jacobian_vjp                                 4/4      7      0         0            0
+    softmax_vjp                                  7/7     11      1         0            0
+    cross_entropy_grad                          9/11     12      1         1            0
+    block_diagonal_jacobian                      2/4      7      1         0            0
+    batched_vjp                                  5/5      7      1         0            0
+    ce_grad_with_reduction                       9/9      9      0         0            0
+    softmax_vjp_columns                          7/7      8      1         0            0
+    dense_backward                             10/10     10      0         0            0
+    numerical_gradient                           5/5      7      0         0            0
+    last_layer_grad                            10/11     11      0         0            0
+    mlp_forward                                  4/5      8      0         1            1
+    mlp_backward                                 4/4      8      0         0            0
+    loss_and_grads                               4/6      6      0         0            0
+    sgd_step                                     1/3      7      0         1            0
+    predict_digits                               1/1      5      0         0            0
+    fix_softmax_cross_entropy                    8/8      8      0         0            0
+    label_smoothing_grad                         5/8      9      0         0            0
+    weighted_cross_entropy_grad                  6/6      8      0         0            0
+    log_softmax_vjp                              5/5      9      0         0            0
+    capstone_softmax_layer                       7/7     11      0         0            0
+    capstone_log_softmax_layer                   6/6      9      1         0            0
+    capstone_smoothed_weighted_ce                7/8     11      2         0            0
+    overall                                  173/191    250     14         6            1
+
+The 18 misses, by kind:
+
+* accepted as correct (6): a float32 result for float64 inputs, or float64 for float32 inputs,
+  passes by design (``NumericExercise._precision``), although the course contract says results
+  keep the input's dtype (``dense_forward__float32_buffer``, ``softmax__float64_buffer``,
+  ``sjb__eye_float64``, ``ceg__eye_float64``, ``mlpf__float64_relu``); ``backprop_lib.optim`` is
+  not a watched reference module, so ``sgd__library`` (the notebook's own ``library_sgd_step``)
+  passes ``sgd_step``, which allows no library call;
+* named in words, with no code (7): ``bdj__same_block``, ``llg__no_bias_forward``,
+  ``lag__double_softmax`` (although ``double_softmax`` exists), ``sgd__no_lr``,
+  ``lsg__ignores_eps``, ``lsg__assign_not_add``, ``cap3__grad_no_smoothing``;
+* named wrongly, because the first public case cannot tell the two apart (2):
+  ``ce__all_entries`` (y = [0, 1] with N = 2 makes p[y] equal to p: named ``wrong_index``),
+  ``ceg__n_minus_1`` (N = 2 makes N - 1 = 1: named ``missing_batch_mean``);
+* a vague and backwards sentence, no code (1): ``lsg__no_one_minus_eps``;
+* nothing named (2): ``bdj__column_offset`` (no finding at all), ``lag__order`` (the wrapper's
+  TypeError, shown as "Your function raised TypeError").
+
+The 14 false findings: misleading, ``ce__log_of_softmax`` (seed 1: overflow, "without
+subtracting the row maximum"), ``ce__all_entries``, ``ce__epsilon_hack`` (``not_finite`` for a
+finite result, right sentence), ``ceg__n_minus_1``, ``LogSoftmax__no_shift`` (seed 1:
+``wrong_axis`` and two false backward findings, for a correct backward), ``cap3__k_minus_1``
+(``dtype``, "precision of float16"), ``cap3__grad_unweighted`` ("divided by W**2 and
+multiplied by N"); defensible on review (the grader's code fits and my ``accept`` was too
+narrow), ``softmax__global_sum`` and ``softmax__denominator_unshifted`` (``wrong_normaliser``),
+``sjb__batch_summed_outer``, ``bvjp__mixes_examples`` and ``bdj__kron_mean`` (``wrong_axis``;
+the last one's sentence says SUM for a mean), ``svjp__unweighted_sum`` and
+``svjpc__unweighted_sum`` (``missing_term``, with an exact sentence).
+
+Grader bugs found (reproducers: the named answers below, through ``check``):
+
+1. ``mlpf_ok__where``: a correct ``mlp_forward`` whose cache is the list ``[X, Z1, A1]`` is
+   rejected with status "error" ("Your function raised TypeError: the cache must be the
+   tuple ..."); the learner's function raised nothing, and ``mlp_backward`` unpacks a list
+   the same way. ``lag__order`` shows the same "Your function raised" wording.
+2. Notebook 09 reveals a hidden case's sizes: ``SoftmaxLayer__no_keepdims`` and
+   ``LogSoftmax__no_keepdims`` get "operands could not be broadcast together with shapes
+   (16,7) (16,) on hidden case 2 of 9" and "An array of shape (16,) cannot line up with one of
+   shape (16, 7)" (N and K change with the seed).
+   ``test_capstone_panels_do_not_show_the_hidden_case_sizes`` holds this (strict xfail).
+3. ``sgd__library`` passes (``backprop_lib.optim`` missing from ``runner.REFERENCE_MODULES``).
+4. False sentences next to a right code: ``ce__no_shift`` and ``cap3__no_shift`` ("You took
+   np.log(softmax(logits))"), ``mlpf__cache_order`` ("Z1 was overwritten"),
+   ``LogSoftmax__no_shift`` (backward findings), ``wce__omega_all`` ("you divided by N"),
+   ``sgd__weights_only`` ("did not change the arrays in params").
+5. Cosmetic: ``ng__library`` is told it "called backprop_lib's own <module>(),
+   numerical_gradient()"; ``db__library_dense`` "called ... __init__(), backward(), forward()";
+   every broadcasting error gets the keepdims tip, also ``W @ A + b``.
 """
 
 from __future__ import annotations
@@ -2869,7 +2968,13 @@ class Measured:
 
     @property
     def false_codes(self):
-        return sorted({code for run in self.runs for code in run.codes} - self.entry.allowed)
+        """Codes outside label + accept + true, under the fixed seeds."""
+        return sorted({code for run in self.fixed for code in run.codes} - self.entry.allowed)
+
+    @property
+    def false_codes_by_check(self):
+        return sorted({code for run in self.runs if run.how == "check" for code in run.codes}
+                      - self.entry.allowed)
 
     @property
     def passed_any(self):
@@ -2918,6 +3023,7 @@ def summarise(wrong_results, correct_results):
         "named": len(named),
         "named_by_check": sum(m.named_by_check for m in nameable),
         "false": sum(bool(m.false_codes) for m in wrong_results),
+        "false_by_check": sum(bool(m.false_codes_by_check) for m in wrong_results),
         "wrong_accepted": sum(m.passed_any for m in wrong_results),
         "correct": len(correct_results),
         "correct_rejected": sum(m.rejected_any for m in correct_results),
@@ -2958,8 +3064,22 @@ def measurements(tmp_path_factory):
     return wrong_results, correct_results, summary
 
 
-# The first run's figures, held from now on (filled in after the first run).
-FIRST_RUN = None
+# The first run's figures (commit b24ac2f, before any change): held from now on.
+FIRST_RUN = {"wrong": 250, "nameable": 191, "named": 173, "false": 14, "wrong_accepted": 6,
+             "correct": 85, "correct_rejected": 1}
+
+#: Wrong answers the grader accepted on the first run (see the module docstring).
+ACCEPTED_ON_FIRST_RUN = {
+    "dense_forward__float32_buffer", "softmax__float64_buffer", "sjb__eye_float64",
+    "ceg__eye_float64", "mlpf__float64_relu", "sgd__library",
+}
+
+#: Correct alternatives the grader rejected on the first run, and why (a grader bug each).
+KNOWN_REJECTED = {
+    "mlpf_ok__where": "grader bug: mlp_forward's wrapper requires the cache to be a tuple "
+                      "(isinstance(cache, tuple)); a list [X, Z1, A1] unpacks the same in "
+                      "mlp_backward, and the panel says 'Your function raised TypeError'",
+}
 
 
 def test_the_set_is_what_it_says():
@@ -2980,25 +3100,68 @@ def test_the_digits_network_is_good_enough():
     assert _digits_net()[3] >= 0.96
 
 
-@pytest.mark.timeout(3000)
-def test_correct_alternatives_pass(measurements):
+@pytest.mark.parametrize(
+    "entry",
+    [pytest.param(e, id=f"{e.exercise}/{e.name}",
+                  marks=[pytest.mark.xfail(strict=True, reason=KNOWN_REJECTED[e.name])]
+                  if e.name in KNOWN_REJECTED else [])
+     for e in CORRECT])
+def test_correct_alternative_passes(measurements, entry):
     _, correct_results, _ = measurements
-    rejected = [(m.entry.exercise, m.entry.name, [(r.how, r.status, r.message) for r in m.runs])
-                for m in correct_results if m.rejected_any]
-    assert not rejected
+    measured = next(m for m in correct_results if m.entry is entry)
+    assert not measured.rejected_any, [(r.how, r.status, r.message) for r in measured.runs]
 
 
-@pytest.mark.timeout(3000)
-def test_naming_rate_holds(measurements):
+def test_naming_rate_and_false_findings_hold(measurements, capsys):
+    """Named / nameable >= the first run's rate (rounded down to the percent); false findings
+    <= the first run's rate (rounded up); no wrong answer passes that failed on the first run."""
     wrong_results, _, summary = measurements
-    assert FIRST_RUN is not None, table(summary)
+    with capsys.disabled():
+        print("\n" + table(summary))
     rate = summary["named"] / summary["nameable"]
+    assert summary["nameable"] == FIRST_RUN["nameable"], "the set changed: re-measure"
     assert rate >= math.floor(100 * FIRST_RUN["named"] / FIRST_RUN["nameable"]) / 100, \
         table(summary)
     false_rate = summary["false"] / summary["wrong"]
     assert false_rate <= math.ceil(100 * FIRST_RUN["false"] / FIRST_RUN["wrong"]) / 100, \
         table(summary)
-    assert summary["wrong_accepted"] <= FIRST_RUN["wrong_accepted"], table(summary)
+    accepted = {m.entry.name for m in wrong_results if m.passed_any}
+    assert accepted <= ACCEPTED_ON_FIRST_RUN, accepted - ACCEPTED_ON_FIRST_RUN
+
+
+def _hidden_sizes(exercise_id, seed, case_text):
+    """The array shapes of the hidden case a run failed on, as the panel would print them."""
+    import re
+
+    found = re.match(r"hidden case (\d+) of", case_text)
+    if not found:
+        return set()
+    exercise = get_exercise(exercise_id)
+    public = len(list(exercise.public_cases()))
+    cases = list(exercise.public_cases()) + list(
+        exercise.hidden_cases(np.random.default_rng(seed)))
+    case = cases[public + int(found.group(1)) - 1]
+    shapes = {np.shape(arg) for arg in case.args if np.ndim(arg) >= 1}
+    return {text for shape in shapes if max(shape) > 2     # sizes the case label does not give
+            for text in (str(shape), str(shape).replace(" ", ""), f"({shape[0]},)")}
+
+
+@pytest.mark.xfail(strict=True, reason="grader bug: a notebook 09 panel shows the hidden case's "
+                                       "shape when the learner's code raises (first run)")
+def test_capstone_panels_do_not_show_the_hidden_case_sizes(measurements):
+    """Notebook 09 promises feedback that names the mistake 'but not the inputs it found it
+    with'. The sizes of the hidden case that failed must not appear in the panel."""
+    wrong_results, _, _ = measurements
+    leaks = []
+    for m in wrong_results:
+        if not m.entry.exercise.startswith("capstone_"):
+            continue
+        for seed, run in zip(SEEDS, m.fixed, strict=True):
+            text = " ".join((run.message, *run.sentences))
+            shown = {s for s in _hidden_sizes(m.entry.exercise, seed, run.case) if s in text}
+            if shown:
+                leaks.append((m.entry.name, run.how, sorted(shown)))
+    assert not leaks, leaks
 
 
 def _record(measured):
@@ -3008,6 +3171,7 @@ def _record(measured):
             "named": measured.named if entry.label else None,
             "named_by_check": measured.named_by_check if entry.label else None,
             "false_codes": measured.false_codes if entry.label else [],
+            "false_codes_by_check": measured.false_codes_by_check if entry.label else [],
             "runs": [vars(run) | {"codes": list(run.codes), "sentences": list(run.sentences)}
                      for run in measured.runs]}
 
