@@ -45,6 +45,7 @@ REFERENCE_MODULES = (
     "backprop_lib.gradcheck",
     "backprop_lib.layers",
     "backprop_lib.model",
+    "backprop_lib.optim",
 )
 
 #: The global name, injected into each reference module while stubs are installed, through

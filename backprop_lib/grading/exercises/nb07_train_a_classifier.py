@@ -202,16 +202,16 @@ def _forward_answer(answer):
     """Call ``answer(X, params)``; return (logits, Z1, A1) from its ``(logits, cache)``."""
     def call(X, W1, b1, W2, b2):
         out = answer(X, _params(W1, b1, W2, b2))
-        if not (isinstance(out, tuple) and len(out) == 2):
+        if not (isinstance(out, (tuple, list)) and len(out) == 2):
             raise TypeError("mlp_forward must return a pair (logits, cache) with "
                             "cache = (X, Z1, A1); got "
-                            + (f"a tuple of {len(out)}" if isinstance(out, tuple)
-                               else type(out).__name__))
+                            + (f"a {type(out).__name__} of {len(out)}"
+                               if isinstance(out, (tuple, list)) else type(out).__name__))
         logits, cache = out
-        if not (isinstance(cache, tuple) and len(cache) == 3):
+        if not (isinstance(cache, (tuple, list)) and len(cache) == 3):
             raise TypeError("the cache must be the tuple (X, Z1, A1) that mlp_backward "
-                            "unpacks; got " + (f"a tuple of {len(cache)}"
-                                               if isinstance(cache, tuple)
+                            "unpacks; got " + (f"a {type(cache).__name__} of {len(cache)}"
+                                               if isinstance(cache, (tuple, list))
                                                else type(cache).__name__))
         return logits, cache[1], cache[2]
     return call
