@@ -261,7 +261,9 @@ def test_memory_is_measured_by_the_kernel_and_without_proc_by_wait4(monkeypatch)
     with ChildProcess({"big": big, "small": lambda: 1.0}) as child:
         small = child.call("small", conversion="answer", measure_memory=True, timeout=5)
         large = child.call("big", conversion="answer", measure_memory=True, timeout=5)
-    assert small.peak_bytes < 2 * 2**20 < 30 * 2**20 < large.peak_bytes
+    # A trivial call still touches some pages (seen up to ~2.1 MiB on a fresh machine); the
+    # memory-limited cases of the exercises allow 8 MiB and catch a 32 MiB Jacobian.
+    assert small.peak_bytes < 8 * 2**20 < 30 * 2**20 < large.peak_bytes
     monkeypatch.setattr(child_module, "_peak_rss", lambda pid: None)
     with ChildProcess({"big": big}, single_call=True) as child:
         measured = child.call("big", conversion="answer", measure_memory=True, timeout=5)

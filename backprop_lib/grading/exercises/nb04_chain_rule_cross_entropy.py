@@ -385,7 +385,7 @@ register(Question(
 ))
 
 
-_VJP_MEMORY_K = 1024
+_VJP_MEMORY_K = 2048
 
 
 def _vjp_with_inner(s, g, inner):

@@ -661,7 +661,7 @@ register(NumericExercise(
 # 5. The log-softmax vector-Jacobian product
 # ---------------------------------------------------------------------------
 
-_VJP_MEMORY_K = 1024
+_VJP_MEMORY_K = 2048
 
 
 def _lsv_reference(logp, g):
