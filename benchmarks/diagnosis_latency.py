@@ -10,8 +10,9 @@ each twice in the same run: with the exercise as registered (probes, terms)
 and with ``probes=None, terms=()`` (variants and transforms only, as before the
 structural diagnosis). It prints the median and maximum of each and the
 extra time of a failing check. All four are timed in turn within each round,
-so a busy machine slows them alike. The executor is the default in-process
-one; a child-process executor adds its own per-call cost to every probe call.
+so a busy machine slows them alike. The executor is check()'s default (a forked
+child process on Linux, in-process elsewhere); without probes the diagnosis may
+decompose the failing case itself instead, so "extra" can come out negative.
 
 With ``--all-wrong`` it also times every wrong answer of tests/test_grading_heldout.py and
 the development set (``DEV``) both ways and prints the median, 90th percentile and maximum
