@@ -206,6 +206,16 @@ def corpus(landlock_abi):
         ("uses_reference", replace_cell(sol, "def softmax(", "softmax = reference_softmax\n"),
          {"points": 5, "statuses": {"softmax": "failed"},
           "diagnosis": {"softmax": "uses_reference"}}),
+        ("reloads_reference", replace_cell(sol, "def softmax(", (
+            "import importlib\nimport backprop_lib.functional as F\nimportlib.reload(F)\n"
+            "softmax = F.softmax\n")),
+         {"points": 5, "statuses": {"softmax": "failed"},
+          "diagnosis": {"softmax": "uses_reference"}}),
+        ("reloads_reference_in_answer", replace_cell(sol, "def softmax(", (
+            "import importlib\nimport backprop_lib.functional as F\n"
+            "def softmax(z):\n    return importlib.reload(F).softmax(z)\n")),
+         {"points": 5, "statuses": {"softmax": "failed"},
+          "diagnosis": {"softmax": "uses_reference"}}),
         ("top_level_loop", insert_after(sol, "def softmax(", "while True:\n    pass\n"),
          {"points": 7, "cell_status": "timeout"}),
         ("swallows_base_exception", insert_after(sol, "def softmax(", (

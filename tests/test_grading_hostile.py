@@ -299,6 +299,67 @@ def test_the_reference_is_found_on_every_route(isolation, exercise_id, answer):
     assert result.diagnosis == ["uses_reference"]
 
 
+# A fresh copy of a reference module: the learner's code reloads it, imports its file a
+# second time or runs it with runpy, so its functions are new objects with the original code.
+# Run in a new interpreter: reloading backprop_lib.functional here would swap the function
+# objects every other test imported.
+_FRESH_COPY_SCRIPT = """
+import importlib, importlib.util, json, runpy, sys
+import numpy as np
+import backprop_lib.functional as F
+from backprop_lib.grading import check
+
+def honest(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+def reload_inside(z):
+    importlib.reload(F)
+    return F.softmax(z)
+
+def run_path_inside(z):
+    return runpy.run_path(F.__file__)["softmax"](z)
+
+results = {}
+results["reload inside"] = check("softmax", reload_inside)
+results["run_path inside"] = check("softmax", run_path_inside)
+importlib.reload(F)  # an earlier cell
+results["reloaded before"] = check("softmax", lambda z: F.softmax(z))
+spec = importlib.util.spec_from_file_location("my_functional", F.__file__)
+copy = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(copy)  # an earlier cell
+results["file imported again before"] = check("softmax", lambda z: copy.softmax(z))
+results["honest afterwards"] = check("softmax", honest)
+library_still_works = bool(np.allclose(F.softmax(np.zeros(4)), 0.25)
+                           and np.allclose(copy.softmax(np.zeros(2)), 0.5))
+print(json.dumps({"library_still_works": library_still_works, "results": {
+    route: [r.status, r.diagnosis, r.message] for route, r in results.items()}}))
+"""
+
+
+@pytest.mark.parametrize("mode", ["process", "inprocess"])
+def test_a_fresh_copy_of_the_reference_is_found(mode, tmp_path):
+    import json
+    import subprocess
+
+    env = dict(os.environ, BACKPROP_CHECK_ISOLATION=mode,
+               BACKPROP_PROGRESS_FILE=str(tmp_path / "progress.json"))
+    run = subprocess.run([sys.executable, "-c", _FRESH_COPY_SCRIPT], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    results = report["results"]
+    assert report["library_still_works"]
+    for route in ("reload inside", "run_path inside", "reloaded before",
+                  "file imported again before"):
+        status, diagnosis, message = results[route]
+        assert (status, diagnosis) == ("failed", ["uses_reference"]), (route, message)
+    for route in ("reload inside", "run_path inside"):
+        assert "backprop_lib.functional's code again" in results[route][2]
+    assert "softmax()" in results["reloaded before"][2]
+    assert results["honest afterwards"][0] == "passed", results["honest afterwards"]
+
+
 def test_stopping_tracemalloc_does_not_hide_a_jacobian(isolation):
     def sneaky(s, g):
         if tracemalloc.is_tracing():

@@ -45,6 +45,11 @@ class ExecutionTimes:
             terminalreporter.section("notebook execution times (kernel start included)")
             for name, value in sorted(self.seconds.items()):
                 terminalreporter.write_line(f"{value:6.1f} s  {name}")
+            for version in ("solutions", "student"):
+                runs = [v for name, v in self.seconds.items() if name.endswith(f"({version})")]
+                if runs:
+                    terminalreporter.write_line(
+                        f"{sum(runs):6.1f} s  whole course, {version} ({len(runs)} notebooks)")
 
 
 @pytest.fixture(scope="module")

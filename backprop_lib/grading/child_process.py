@@ -519,6 +519,7 @@ class ChildProcess:
     def _start(self):
         _reap_killed()
         ReferenceRecorder.prepare()
+        ReferenceRecorder.refresh()  # once here, not in every child
         _libc()
         pipes = [os.pipe() for _ in range(4)]  # requests, responses, output, status
         (req_r, req_w), (res_r, res_w), (out_r, out_w), (st_r, st_w) = pipes
@@ -1103,6 +1104,7 @@ class _Child:
         return self._run(fn, args, conversion, bool(request.get("measure_memory")))
 
     def _run(self, fn, args, conversion, measure_memory):
+        self.recorder.refresh()  # stub the copies a reload in an earlier cell made
         self.recorder.clear()
         rss_before = None
         if measure_memory:

@@ -45,6 +45,7 @@ from .diagnosis import Diagnosis, diagnose_exception, diagnose_mismatch
 from .feedback import CheckResult, explanations_for
 from .mistakes import WrongVariant
 from .probes import DIAGNOSIS_BUDGET, run_probes
+from .reference_calls import describe_reference_use
 from .registry import Exercise
 from .runner import default_executor, known_float_state, resolve_timeout
 from .transforms import close_enough
@@ -262,10 +263,9 @@ class NumericExercise(Exercise):
         used = [name for name in outcome.reference_calls
                 if name not in self.allowed_reference and not name.startswith("<")]
         if used:
-            names = ", ".join(f"{name}()" for name in used)
             return self._failed(common, _Problem(
-                reason=f"your function called backprop_lib's own {names}. Write this "
-                       "exercise with NumPy only.", codes=["uses_reference"]), where)
+                reason=f"{describe_reference_use(used)}. Write this exercise with NumPy only.",
+                codes=["uses_reference"]), where)
         problem = self._compare(case, outcome.value)
         if problem is not None and problem.got is not None and not problem.values_right:
             self._diagnose(problem, case, probe_runs, outcome.output)

@@ -16,6 +16,16 @@ off short of patching the grader.
 Only entry points count: a call made while another reference function is
 running in the same thread (``softmax_vjp`` calling ``softmax``) is not listed.
 
+Fresh copies. ``importlib.reload(F)``, a second import of the module's file
+(``importlib.util.spec_from_file_location``, ``runpy.run_path``) or ``exec`` of
+its source under its own file name creates new function objects that carry
+the original code. An audit hook (:func:`sys.addaudithook`, which Python code
+cannot remove) sees every such run of a reference file's code: during a
+recorded call it is listed as ``"reloaded:<module>"`` (calls into the copy
+cannot be told apart, so the reload itself counts); outside one, the next
+recorded call first finds the copies (a scan of the garbage collector's
+objects, done only after a reload) and stubs them like the originals.
+
 In a child process (:mod:`~backprop_lib.grading.child_process`) the stubs are
 installed once for the child's whole life; in this process they are installed
 for the duration of one call and the original code is put back afterwards.
@@ -31,13 +41,17 @@ Example
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import importlib
+import importlib.util
 import os
+import sys
 import threading
 import types
 
-__all__ = ["REFERENCE_MODULES", "ReferenceRecorder"]
+__all__ = ["REFERENCE_MODULES", "RELOADED", "ReferenceRecorder", "describe_reference_use"]
 
 #: Modules whose code the learner must not call (their reference solutions).
 REFERENCE_MODULES = (
@@ -47,6 +61,13 @@ REFERENCE_MODULES = (
     "backprop_lib.model",
     "backprop_lib.optim",
 )
+
+#: Prefix of the entry recorded when a reference module's code runs again during a call,
+#: e.g. ``"reloaded:backprop_lib.functional"``.
+RELOADED = "reloaded:"
+
+#: Code objects the recorder itself runs under a reference file's name (its stubs).
+_OWN_CODE = set()
 
 #: The global name, injected into each reference module while stubs are installed, through
 #: which a stub reaches the recorder.
@@ -85,7 +106,12 @@ def _stub_code(key, n_free, filename):
         lines.append(f"        ({', '.join(free)},)")  # unreachable; makes them free variables
     lines.append("    return _stub")
     namespace = {}
-    exec(compile("\n".join(lines), filename, "exec"), namespace)  # noqa: S102 - our own text
+    code = compile("\n".join(lines), filename, "exec")
+    _OWN_CODE.add(code)  # not a reload: the audit hook lets it pass
+    try:
+        exec(code, namespace)  # noqa: S102 - our own text
+    finally:
+        _OWN_CODE.discard(code)
     return namespace["_outer"]().__code__
 
 
@@ -127,6 +153,13 @@ class _Registry:
         self.swaps = None
         self.by_key = {}
         self.modules = []
+        self.namespaces = []  # every global namespace a stub looks its hook up in
+        self.paths = _reference_paths()  # absolute source path -> module name
+        self.stub_codes = set()
+        self.installed = False
+        self.stale = False  # a reference file's code ran again since the last refresh
+        # Paths whose code has run once since the hook was installed: a module's first import.
+        self.loaded = {path for path, name in self.paths.items() if name in sys.modules}
         self.active = []  # recorders currently recording (innermost last)
         self.depth = threading.local()
         self.lock = threading.Lock()
@@ -142,24 +175,73 @@ class _Registry:
             except ImportError:  # pragma: no cover - a trimmed install
                 continue
             self.modules.append(module)
+            self.namespaces.append(vars(module))
             for function in _defined_functions(module):
-                key = f"{module_name}:{function.__qualname__}:{len(swaps)}"
-                swap = _Swap(function, key)
-                self.by_key[key] = swap
-                swaps.append(swap)
+                self._add_swap(function, module_name, swaps)
         self.swaps = swaps
 
+    def _add_swap(self, function, module_name, swaps):
+        key = f"{module_name}:{function.__qualname__}:{len(swaps)}"
+        swap = _Swap(function, key)
+        self.by_key[key] = swap
+        self.stub_codes.add(swap.stub_code)
+        swaps.append(swap)
+        return swap
+
     def install(self):
-        for module in self.modules:
-            vars(module)[_HOOK_NAME] = self.call
+        for namespace in self.namespaces:
+            namespace[_HOOK_NAME] = self.call
         for swap in self.swaps:
             swap.function.__code__ = swap.stub_code
+        self.installed = True
 
     def uninstall(self):
         for swap in self.swaps:
             swap.function.__code__ = swap.original_code
-        for module in self.modules:
-            vars(module).pop(_HOOK_NAME, None)
+        for namespace in self.namespaces:
+            namespace.pop(_HOOK_NAME, None)
+        self.installed = False
+
+    def audit_exec(self, args):
+        """Notice a reference file's code being run again (an ``exec`` audit event)."""
+        try:
+            if args[0] in _OWN_CODE:
+                return
+            path = os.path.abspath(args[0].co_filename)
+            module_name = self.paths.get(path)
+            if module_name is None:
+                return
+            if path not in self.loaded:  # the module's own first import
+                self.loaded.add(path)
+                return
+            self.stale = True
+            if getattr(self.depth, "value", 0) == 0:
+                for recorder in list(self.active):
+                    recorder.entries.add(RELOADED + module_name)
+        except Exception:  # noqa: BLE001, S110 - an audit hook that raises would block the exec
+            pass
+
+    def refresh(self):
+        """Stub the fresh copies of reference functions made since the last refresh."""
+        if not self.stale or self.swaps is None:
+            return
+        self.stale = False
+        known = {id(swap.function) for swap in self.swaps}
+        for obj in _all_objects():
+            if (type(obj) is not types.FunctionType or id(obj) in known
+                    or obj.__code__ in self.stub_codes):
+                continue
+            module_name = self.paths.get(os.path.abspath(obj.__code__.co_filename))
+            if module_name is None:
+                continue
+            swap = self._add_swap(obj, module_name, self.swaps)
+            known.add(id(obj))
+            if all(obj.__globals__ is not ns for ns in self.namespaces):
+                self.namespaces.append(obj.__globals__)
+                if self.installed:
+                    obj.__globals__[_HOOK_NAME] = self.call
+            if self.installed:
+                obj.__code__ = swap.stub_code
 
     def call(self, key, args, kwargs):
         """What every stub runs: record an entry point, then run the original code."""
@@ -175,7 +257,44 @@ class _Registry:
             self.depth.value = depth
 
 
+def _all_objects():
+    """Every object the garbage collector tracks, also those ``gc.freeze()`` set aside.
+
+    (A forked child starts with the parent's objects frozen, and ``gc.get_objects()``
+    does not list frozen ones.)
+    """
+    frozen = getattr(gc, "get_freeze_count", lambda: 0)()
+    if frozen:
+        gc.unfreeze()
+    try:
+        return gc.get_objects()
+    finally:
+        if frozen:
+            gc.freeze()
+
+
+def _reference_paths():
+    """Absolute source path -> name of each reference module, found without importing it."""
+    paths = {}
+    for module_name in REFERENCE_MODULES:
+        with contextlib.suppress(ImportError, ValueError, AttributeError):
+            origin = importlib.util.find_spec(module_name).origin
+            if origin:
+                paths[os.path.abspath(origin)] = module_name
+    return paths
+
+
 _REGISTRY = _Registry()
+
+
+def _audit(event, args):
+    """The audit hook: as cheap as can be for every event but ``exec``."""
+    if event == "exec":
+        _REGISTRY.audit_exec(args)
+
+
+with contextlib.suppress(Exception):  # another audit hook may refuse new hooks
+    sys.addaudithook(_audit)
 
 
 class ReferenceRecorder:
@@ -204,9 +323,16 @@ class ReferenceRecorder:
         with _REGISTRY.lock:
             _REGISTRY.prepare()
 
+    @staticmethod
+    def refresh():
+        """Stub the fresh copies a reload made (cheap when there was none); see the module doc."""
+        with _REGISTRY.lock:
+            _REGISTRY.refresh()
+
     def __enter__(self):
         with _REGISTRY.lock:
             _REGISTRY.prepare()
+            _REGISTRY.refresh()
             if not _REGISTRY.active:
                 _REGISTRY.install()
             _REGISTRY.active.append(self)
@@ -223,6 +349,24 @@ class ReferenceRecorder:
     def clear(self):
         """Forget the entries recorded so far."""
         self.entries = set()
+
+
+def describe_reference_use(entries, who="your function"):
+    """A sentence's start naming what `entries` (recorded names) show, for a failure message.
+
+    >>> describe_reference_use(["softmax", "reloaded:backprop_lib.functional"])
+    "your function called backprop_lib's own softmax() and ran backprop_lib.functional's \
+code again (importlib.reload or a new import of its file), which hides calls into it"
+    """
+    calls = [name for name in entries if not name.startswith(RELOADED)]
+    reloads = [name[len(RELOADED):] for name in entries if name.startswith(RELOADED)]
+    parts = []
+    if calls:
+        parts.append("called backprop_lib's own " + ", ".join(f"{name}()" for name in calls))
+    if reloads:
+        parts.append("ran " + ", ".join(f"{name}'s" for name in reloads) + " code again "
+                     "(importlib.reload or a new import of its file), which hides calls into it")
+    return f"{who} " + " and ".join(parts)
 
 
 def _after_fork_in_child():

@@ -58,6 +58,7 @@ from ..feedback import CheckResult, explanations_for
 from ..mistakes import WrongVariant
 from ..numeric import TOLERANCES, NumericExercise
 from ..probes import probe, readable_logits
+from ..reference_calls import RELOADED, describe_reference_use
 from ..registry import Exercise, get_exercise, register
 from ..runner import resolve_timeout, run_case
 from ..wrong_implementations import naive_softmax, one_hot_float64, stable_softmax
@@ -1158,11 +1159,11 @@ class ModelExercise(Exercise):
                 **{**common, "tested": [], "case": ""})
         if outcome.kind != "ok":
             return _model_unfinished(outcome, common)
-        used = [name for name in outcome.reference_calls if name in self.forbidden_reference]
+        used = [name for name in outcome.reference_calls
+                if name in self.forbidden_reference or name.startswith(RELOADED)]
         if used:
-            names = ", ".join(f"{name}()" for name in used)
-            return self._result(Verdict(False, f"your model called backprop_lib's own "
-                                               f"{names}. Its softmax pieces must be yours.",
+            return self._result(Verdict(False, f"{describe_reference_use(used, 'your model')}. "
+                                               "Its softmax pieces must be yours.",
                                         codes=["uses_reference"]), common)
         if isinstance(outcome.value, ConversionProblem):
             return self._result(Verdict(False, outcome.value.reason,
