@@ -448,9 +448,9 @@ def test_numbers_in_the_feedback_are_those_of_the_failing_case():
         return (_sm(z) - np.eye(z.shape[1])[y]) / z.shape[1]
 
     result = get_exercise("cross_entropy_grad").grade(divides_by_k, seed=0)
-    assert result.case.startswith("public case 1")  # logits (2, 3)
+    assert result.case.startswith("public case 1")  # logits (3, 4)
     text = " ".join(s for _, s in result.explanations)
-    assert "K = 3 (the number of classes)" in text and "N = 2 (the batch size)" in text
+    assert "K = 4 (the number of classes)" in text and "N = 3 (the batch size)" in text
 
 
 def test_a_term_transposed_is_named_without_being_declared():

@@ -39,8 +39,10 @@ _F64, _F32 = np.float64, np.float32
 
 
 def _ce_public():
-    z = np.array([[2.0, 1.0, 0.1], [0.5, 2.5, 0.3]])
-    y = np.array([0, 1])
+    # N = 3, K = 4 and labels that are not 0..N-1: dividing by N - 1, by K or by N*K, and
+    # averaging every log-probability instead of picking p[y], all give different numbers.
+    z = np.array([[2.0, 1.0, 0.1, -1.0], [0.5, 2.5, 0.3, 0.0], [-0.5, 0.2, 1.5, 0.7]])
+    y = np.array([0, 1, 3])
     z2 = np.array([[0.0, 0.0], [1.0, -1.0], [3.0, 3.0]])
     y2 = np.array([1, 0, 0])
     return [Case((z, y), f"logits = {z.tolist()}, y = {y.tolist()}", hidden=False),
@@ -114,6 +116,11 @@ register(NumericExercise(
                      "You added up -log p over ALL classes of each example. The loss only uses "
                      "the probability of the true class y[n] (the one-hot target picks it).",
                      lambda z, y: -F.log_softmax(as_float64(z)).sum(axis=1).mean()),
+        WrongVariant("mean_of_all_entries", "missing_one_hot",
+                     "You averaged -log p over EVERY entry of the (N, K) array, all classes of "
+                     "every example. The loss only uses the probability of the true class "
+                     "y[n] (the one-hot target picks it), then averages over the N examples.",
+                     lambda z, y: -F.log_softmax(as_float64(z)).mean()),
         WrongVariant("wrong_index", "wrong_index",
                      "You indexed with [:, y], which picks an (N, N) block of entries. Use "
                      "[np.arange(N), y] to pick one entry per example.",
