@@ -54,13 +54,24 @@ _DTYPES = st.sampled_from([np.float64, np.float32, np.float16, np.int64, np.int8
 @given(arr=hnp.arrays(_DTYPES, hnp.array_shapes(min_dims=0, max_dims=4, max_side=5)),
        layout=st.sampled_from(["C", "F", "strided", "reversed"]))
 def test_numeric_arrays_round_trip_with_their_layout(arr, layout):
-    arr = with_layout(arr, layout) if arr.ndim else arr
+    arr = with_layout(arr, layout)
     out = plain_data.decode(joined((arr, [arr], {"a": arr})))
     for got in (out[0], out[1][0], out[2]["a"]):
         assert got.dtype == arr.dtype and got.shape == arr.shape
         assert np.array_equal(got, arr, equal_nan=arr.dtype.kind in "fc")
         assert arr.ndim == 0 or layout_of(got) == layout_of(arr)
         assert got.flags.writeable
+
+
+@settings(max_examples=60, deadline=None)
+@given(arr=hnp.arrays(_DTYPES, hnp.array_shapes(min_dims=0, max_dims=4, max_side=5)),
+       layout=st.sampled_from(["C", "F", "strided", "reversed"]))
+def test_with_layout_keeps_shape_dtype_and_values(arr, layout):
+    got = with_layout(arr, layout)
+    assert got.shape == arr.shape and got.dtype == arr.dtype  # a 0-d array stays 0-d
+    assert np.array_equal(got, arr, equal_nan=arr.dtype.kind in "fc")
+    if arr.ndim >= 2 and min(arr.shape) > 1:
+        assert layout_of(got) == layout
 
 
 def test_scalars_text_and_containers_round_trip():

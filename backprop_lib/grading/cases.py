@@ -108,7 +108,9 @@ def labels(rng, n, k):
 def with_layout(a, layout):
     """Return the values of `a` in the memory `layout` (one of :data:`LAYOUTS`)."""
     a = np.asarray(a)
-    if layout == "C" or a.ndim == 0:
+    if a.ndim == 0:
+        return a.copy()  # np.ascontiguousarray would make it 1-d
+    if layout == "C":
         return np.ascontiguousarray(a)
     if layout == "F":
         return np.asfortranarray(a)
