@@ -432,6 +432,55 @@ def test_every_exercise_survives_an_exiting_answer():
     still_works()
 
 
+_IN_PROCESS_EXIT_SCRIPT = """
+import json, os, sys
+import numpy as np
+from backprop_lib.grading import check
+from backprop_lib.grading.registry import all_exercises
+
+class ExitingArray:
+    def __array__(self, dtype=None, copy=None):
+        os._exit(4)
+
+platform_module = sys.modules[os.name]
+routes = {"os._exit(3)": lambda z: os._exit(3), "__array__": lambda z: ExitingArray(),
+          "platform _exit": lambda z: platform_module._exit(1), "os.abort": lambda z: os.abort()}
+results = {name: [check("softmax", answer).status, check("softmax", answer).message]
+           for name, answer in routes.items()}
+every = {}
+for exercise in all_exercises():
+    answer = (lambda *a: os._exit(0)) if exercise.kind == "function" else (lambda: os._exit(0))
+    every[exercise.id] = check(exercise.id, answer).status
+
+def softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+print(json.dumps({"routes": results, "every": every, "honest": check("softmax", softmax).status,
+                  "restored": os._exit.__name__ == "_exit" and os.abort.__name__ == "abort"}))
+"""
+
+
+def test_os_exit_cannot_end_the_kernel_in_process_either(tmp_path):
+    """Windows, macOS and JupyterLite run answers in the kernel: os._exit there must raise."""
+    import json
+    import subprocess
+
+    env = dict(os.environ, BACKPROP_CHECK_ISOLATION="inprocess",
+               BACKPROP_PROGRESS_FILE=str(tmp_path / "progress.json"))
+    run = subprocess.run([sys.executable, "-c", _IN_PROCESS_EXIT_SCRIPT], env=env,
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, (run.returncode, run.stderr[-2000:])
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    for name, (status, message) in report["routes"].items():
+        assert status == "error", (name, message)
+        assert "which would end your kernel" in message, (name, message)
+    assert "os._exit(3)" in report["routes"]["os._exit(3)"][1]
+    assert "os.abort()" in report["routes"]["os.abort"][1]
+    assert set(report["every"].values()) == {"error"}, report["every"]
+    assert report["honest"] == "passed" and report["restored"]
+
+
 def test_question_answers_with_hostile_methods_cannot_end_the_kernel():
     class Sneaky:
         def __index__(self):

@@ -515,7 +515,8 @@ def _unfinished(outcome, where, common):
             f"{where}. Look for a loop that never ends, or pass a larger timeout=... to "
             "check()."), **common)
     if outcome.kind == "exit":
-        how = outcome.error if outcome.error.startswith("ended") else "called exit() or sys.exit()"
+        how = outcome.error if outcome.error.startswith(("ended", "called os.")) \
+            else "called exit() or sys.exit()"
         return CheckResult(status="error", passed=False, score=0.0, error=outcome.error,
                            message=f"Your function {how} on {where}; return the result "
                                    "instead.", **common)

@@ -35,6 +35,8 @@ What is watched during a call (both runners)
       divide, overflow and invalid, ignore underflow), whatever ``np.seterr``
       the learner set; the grader's own work runs under
       :func:`known_float_state`;
+    - in process only, ``os._exit`` and ``os.abort`` raise :class:`HardExit`
+      instead of ending the kernel (:func:`hard_exits_raise`);
     - memory, for the cases that limit it: the child's peak resident memory
       (measured by the parent, so ``tracemalloc.stop()`` changes nothing), or
       in process the tracemalloc peak.
@@ -258,8 +260,53 @@ def classify(exc):
     return "exception"
 
 
+class HardExit(SystemExit):
+    """Raised instead of ending the process when the learner's code calls ``os._exit``
+    or ``os.abort`` during an in-process call (see :func:`hard_exits_raise`)."""
+
+    def __init__(self, how):
+        super().__init__(how)
+        self.how = how
+
+
+def _raising(how, original):
+    pid = os.getpid()
+
+    def stand_in(*args, **kwargs):
+        if os.getpid() != pid:  # a process the learner's code forked may really end
+            return original(*args, **kwargs)
+        shown = ", ".join(repr(a) for a in args)
+        raise HardExit(f"{how}({shown})")
+    stand_in.__name__ = how.rsplit(".", 1)[-1]
+    return stand_in
+
+
+@contextlib.contextmanager
+def hard_exits_raise():
+    """While active, ``os._exit(n)`` and ``os.abort()`` raise :class:`HardExit`.
+
+    For the in-process runner only (a forked child may really exit): without it
+    one ``os._exit`` in an answer, or in its result's ``__array__``, ends the
+    learner's kernel on Windows, macOS and in JupyterLite. The platform module
+    (``posix`` / ``nt``) is patched too, so ``posix._exit`` is caught as well.
+    Best effort: ctypes or a signal to the own process are not caught here.
+    """
+    targets = [os] + [m for m in (sys.modules.get(os.name),) if m is not None and m is not os]
+    saved = [(module, name, module.__dict__[name]) for module in targets
+             for name in ("_exit", "abort") if name in module.__dict__]
+    try:
+        for module, name, original in saved:
+            setattr(module, name, _raising(f"os.{name}", original))
+        yield
+    finally:
+        for module, name, original in saved:
+            setattr(module, name, original)
+
+
 def describe_exception(exc):
     """The CallOutcome ``error`` text for `exc` (exits say how the code exited)."""
+    if isinstance(exc, HardExit):
+        return f"called {exc.how} (which would end your kernel)"
     if isinstance(exc, SystemExit):
         return f"called sys.exit({exc.code!r})" if exc.code is not None else "called sys.exit()"
     return summarize_exception(exc)
@@ -363,7 +410,8 @@ def guarded_call(fn, args=(), *, timeout=None, watch_reference=True, measure_mem
     start = time.perf_counter()
     outcome = CallOutcome(kind="ok")
     try:
-        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), \
+                hard_exits_raise():
             outcome.value, outcome.peak_bytes = run_watched(
                 fn, args, sink, recorder=recorder, timeout=timeout,
                 measure_memory=measure_memory)

@@ -1192,8 +1192,10 @@ def _model_unfinished(outcome, common):
             f"Your model did not finish within the time limit ({outcome.error}). Look for a "
             "loop that never ends, or pass a larger timeout=... to check()."), **common)
     if outcome.kind == "exit":
+        how = outcome.error if outcome.error.startswith(("ended", "called os.")) \
+            else "called exit() or sys.exit()"
         return CheckResult(status="error", passed=False, score=0.0, error=outcome.error,
-                           message="Your model called exit() or sys.exit().", **common)
+                           message=f"Your model {how}.", **common)
     first_line = outcome.error.splitlines()[0] if outcome.error else "an error"
     return CheckResult(status="error", passed=False, score=0.0, error=outcome.error,
                        message=f"Your model raised {first_line}.", **common)
