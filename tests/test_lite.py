@@ -77,6 +77,17 @@ def softmax(z):
 
 check("softmax", softmax, timeout={ENDLESS_LIMIT})"""
 
+EXITING_SOFTMAX = """\
+import os
+from backprop_lib.grading import check
+
+def softmax(z):
+    os._exit(3)
+
+check("softmax", softmax)"""
+
+STILL_ALIVE = """print("kernel still alive:", 6 * 7)"""
+
 SHOW_PROGRESS = """\
 from backprop_lib.grading import progress
 progress()"""
@@ -334,6 +345,20 @@ def test_an_endless_answer_ends_as_timeout(lite):
                     f"within {CHECK_TIMEOUT} s: the kernel is still running the loop")
     screenshot(page, "lite_endless_answer")
     assert shown_status(cell, "softmax") == "timeout"
+
+
+def test_os_exit_in_an_answer_is_an_error_and_the_kernel_lives_on(lite):
+    """Pyodide runs answers in the kernel itself: os._exit must not end it."""
+    page, notebook = lite["page"], lite["notebook"]
+    cell = run_new_cell(page, notebook, EXITING_SOFTMAX, ".backprop-check")
+    screenshot(page, "lite_os_exit_answer")
+    assert shown_status(cell, "softmax") == "error"
+    assert "os._exit(3)" in cell.locator(".jp-OutputArea").inner_text()
+    try:
+        alive = run_new_cell(page, notebook, STILL_ALIVE, ".jp-OutputArea-output")
+    except PlaywrightTimeout:
+        pytest.fail("after check() of an answer calling os._exit the kernel ran no more cells")
+    assert "kernel still alive: 42" in alive.locator(".jp-OutputArea").inner_text()
 
 
 def test_no_request_leaves_127_0_0_1(lite, requests_seen):
