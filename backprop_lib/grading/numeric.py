@@ -47,7 +47,7 @@ from .mistakes import WrongVariant
 from .probes import DIAGNOSIS_BUDGET, run_probes
 from .reference_calls import describe_reference_use
 from .registry import Exercise
-from .runner import default_executor, known_float_state, resolve_timeout
+from .runner import default_executor, how_it_exited, known_float_state, resolve_timeout
 from .transforms import close_enough
 
 __all__ = ["NumericExercise", "TOLERANCES"]
@@ -515,11 +515,9 @@ def _unfinished(outcome, where, common):
             f"{where}. Look for a loop that never ends, or pass a larger timeout=... to "
             "check()."), **common)
     if outcome.kind == "exit":
-        how = outcome.error if outcome.error.startswith(("ended", "called os.")) \
-            else "called exit() or sys.exit()"
         return CheckResult(status="error", passed=False, score=0.0, error=outcome.error,
-                           message=f"Your function {how} on {where}; return the result "
-                                   "instead.", **common)
+                           message=f"Your function {how_it_exited(outcome)} on {where}; "
+                                   "return the result instead.", **common)
     if outcome.kind == "crashed":
         return CheckResult(status="error", passed=False, score=0.0, error=outcome.error,
                            message=f"Your function crashed on {where}: {outcome.error}. The "

@@ -152,7 +152,6 @@ class _Registry:
     def __init__(self):
         self.swaps = None
         self.by_key = {}
-        self.modules = []
         self.namespaces = []  # every global namespace a stub looks its hook up in
         self.paths = _reference_paths()  # absolute source path -> module name
         self.stub_codes = set()
@@ -174,7 +173,6 @@ class _Registry:
                 module = importlib.import_module(module_name)
             except ImportError:  # pragma: no cover - a trimmed install
                 continue
-            self.modules.append(module)
             self.namespaces.append(vars(module))
             for function in _defined_functions(module):
                 self._add_swap(function, module_name, swaps)

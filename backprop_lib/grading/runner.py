@@ -262,11 +262,8 @@ def classify(exc):
 
 class HardExit(SystemExit):
     """Raised instead of ending the process when the learner's code calls ``os._exit``
-    or ``os.abort`` during an in-process call (see :func:`hard_exits_raise`)."""
-
-    def __init__(self, how):
-        super().__init__(how)
-        self.how = how
+    or ``os.abort`` during an in-process call (see :func:`hard_exits_raise`); its
+    ``code`` is the call, e.g. ``"os._exit(3)"``."""
 
 
 def _raising(how, original):
@@ -303,10 +300,17 @@ def hard_exits_raise():
             setattr(module, name, original)
 
 
+def how_it_exited(outcome):
+    """For an ``"exit"`` outcome: what the learner's code did, to follow "Your function ..."."""
+    if outcome.error.startswith(("ended", "called os.")):
+        return outcome.error
+    return "called exit() or sys.exit()"
+
+
 def describe_exception(exc):
     """The CallOutcome ``error`` text for `exc` (exits say how the code exited)."""
     if isinstance(exc, HardExit):
-        return f"called {exc.how} (which would end your kernel)"
+        return f"called {exc.code} (which would end your kernel)"
     if isinstance(exc, SystemExit):
         return f"called sys.exit({exc.code!r})" if exc.code is not None else "called sys.exit()"
     return summarize_exception(exc)

@@ -60,7 +60,7 @@ from ..numeric import TOLERANCES, NumericExercise
 from ..probes import probe, readable_logits
 from ..reference_calls import RELOADED, describe_reference_use
 from ..registry import Exercise, get_exercise, register
-from ..runner import resolve_timeout, run_case
+from ..runner import how_it_exited, resolve_timeout, run_case
 from ..wrong_implementations import naive_softmax, one_hot_float64, stable_softmax
 
 __all__ = ["training_digits", "hidden_tests", "HiddenTests", "ModelExercise",
@@ -1192,10 +1192,8 @@ def _model_unfinished(outcome, common):
             f"Your model did not finish within the time limit ({outcome.error}). Look for a "
             "loop that never ends, or pass a larger timeout=... to check()."), **common)
     if outcome.kind == "exit":
-        how = outcome.error if outcome.error.startswith(("ended", "called os.")) \
-            else "called exit() or sys.exit()"
         return CheckResult(status="error", passed=False, score=0.0, error=outcome.error,
-                           message=f"Your model {how}.", **common)
+                           message=f"Your model {how_it_exited(outcome)}.", **common)
     first_line = outcome.error.splitlines()[0] if outcome.error else "an error"
     return CheckResult(status="error", passed=False, score=0.0, error=outcome.error,
                        message=f"Your model raised {first_line}.", **common)
